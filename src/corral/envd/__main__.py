@@ -1,0 +1,3 @@
+from corral.envd.main import run
+
+run()

@@ -1,0 +1,74 @@
+"""The one place where envd RPC handlers' exceptions become Connect errors.
+
+Handlers raise `EnvdError`s (or let an `OSError` escape); this interceptor turns them into
+`ConnectError`s with the codes the SDK maps to its exceptions (wire protocol 3.1), so that a
+bad request never surfaces as an `internal` error or a crashed connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+from connectrpc.errors import ConnectError
+from connectrpc.request import RequestContext
+
+from corral import logs
+from corral.envd.errors import EnvdError, Internal, connect_error, from_os_error
+
+REQ = TypeVar("REQ")
+RES = TypeVar("RES")
+
+log = logs.get("envd.rpc")
+
+
+def _translate(exc: Exception, ctx: RequestContext[Any, Any]) -> ConnectError:
+    if isinstance(exc, ConnectError):
+        return exc
+    if isinstance(exc, EnvdError):
+        return connect_error(exc)
+    if isinstance(exc, OSError):
+        return connect_error(from_os_error(exc, ctx.method.name))
+    log.exception("unexpected error", method=ctx.method.name)
+    return connect_error(Internal(f"{type(exc).__name__}: {exc}"))
+
+
+class ErrorMapping:
+    """Connect interceptor for every RPC kind envd serves."""
+
+    async def intercept_unary(
+        self,
+        call_next: Callable[[REQ, RequestContext[Any, Any]], Awaitable[RES]],
+        request: REQ,
+        ctx: RequestContext[Any, Any],
+        /,
+    ) -> RES:
+        try:
+            return await call_next(request, ctx)
+        except Exception as exc:
+            raise _translate(exc, ctx) from exc
+
+    async def intercept_client_stream(
+        self,
+        call_next: Callable[[AsyncIterator[REQ], RequestContext[Any, Any]], Awaitable[RES]],
+        request: AsyncIterator[REQ],
+        ctx: RequestContext[Any, Any],
+        /,
+    ) -> RES:
+        try:
+            return await call_next(request, ctx)
+        except Exception as exc:
+            raise _translate(exc, ctx) from exc
+
+    async def intercept_server_stream(
+        self,
+        call_next: Callable[[REQ, RequestContext[Any, Any]], AsyncIterator[RES]],
+        request: REQ,
+        ctx: RequestContext[Any, Any],
+        /,
+    ) -> AsyncIterator[RES]:
+        try:
+            async for message in call_next(request, ctx):
+                yield message
+        except Exception as exc:
+            raise _translate(exc, ctx) from exc
