@@ -48,8 +48,17 @@ def ensure_test_user() -> pwd.struct_passwd:
 def start_envd(token: str | None = None) -> Envd:
     ensure_test_user()
     port = free_port()
-    cmd = [sys.executable, "-m", "corral.envd", "--host", "127.0.0.1", "--port", str(port),
-           "--default-user", TEST_USER]
+    cmd = [
+        sys.executable,
+        "-m",
+        "corral.envd",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--default-user",
+        TEST_USER,
+    ]
     if token:
         cmd += ["--access-token", token]
     proc = subprocess.Popen(cmd)

@@ -43,7 +43,9 @@ def test_callbacks_stream_output_in_order(sbx: Sandbox) -> None:
 
 
 def test_envs_cwd_and_default_user(sbx: Sandbox, workdir: str) -> None:
-    result = sbx.commands.run("echo $FOO; pwd; whoami; echo $HOME", envs={"FOO": "bar"}, cwd=workdir)
+    result = sbx.commands.run(
+        "echo $FOO; pwd; whoami; echo $HOME", envs={"FOO": "bar"}, cwd=workdir
+    )
     home = pwd.getpwnam(TEST_USER).pw_dir
     assert result.stdout.split("\n")[:4] == ["bar", workdir, TEST_USER, home]
 
@@ -180,7 +182,9 @@ async def test_async_sdk_run_and_background(async_sbx: AsyncSandbox) -> None:
     result = await async_sbx.commands.run("echo async")
     assert result.stdout == "async\n"
     out: list[str] = []
-    handle = await async_sbx.commands.run("echo a; sleep 0.1; echo b", background=True, on_stdout=out.append)
+    handle = await async_sbx.commands.run(
+        "echo a; sleep 0.1; echo b", background=True, on_stdout=out.append
+    )
     await handle.wait()
     assert "".join(out) == "a\nb\n"
 
@@ -191,9 +195,15 @@ def test_keepalives_do_not_disturb_long_silent_commands(envd: Envd) -> None:
     body = b'{"process":{"cmd":"/bin/bash","args":["-c","sleep 1.2; echo x"]},"stdin":false}'
     frame = b"\x00" + len(body).to_bytes(4, "big") + body
     with httpx.stream(
-        "POST", f"{envd.url}/process.Process/Start", content=frame,
-        headers={"content-type": "application/connect+json", "connect-protocol-version": "1",
-                 "keepalive-ping-interval": "0.3", "x-access-token": envd.token or ""},
+        "POST",
+        f"{envd.url}/process.Process/Start",
+        content=frame,
+        headers={
+            "content-type": "application/connect+json",
+            "connect-protocol-version": "1",
+            "keepalive-ping-interval": "0.3",
+            "x-access-token": envd.token or "",
+        },
     ) as response:
         assert response.headers["content-type"] == "application/connect+json"
         raw = response.read()

@@ -14,7 +14,7 @@ from corral.envd.gen.filesystem.filesystem_connect import FilesystemASGIApplicat
 from corral.envd.gen.process.process_connect import ProcessASGIApplication
 from corral.envd.http import build_http_app
 from corral.envd.process import ProcessService
-from corral.envd.rpc_errors import ErrorMapping
+from corral.envd.rpc_errors import ErrorMapping, codecs
 from corral.envd.state import EnvdState
 
 if TYPE_CHECKING:
@@ -37,12 +37,16 @@ class EnvdApp:
         self.processes = ProcessService(state)
         interceptors = (ErrorMapping(),)
         self._process_app = ProcessASGIApplication(
-            service=self.processes, interceptors=interceptors, read_max_bytes=RPC_MAX_BYTES
+            service=self.processes,
+            interceptors=interceptors,
+            read_max_bytes=RPC_MAX_BYTES,
+            codecs=codecs(),
         )
         self._filesystem_app = FilesystemASGIApplication(
             service=FilesystemService(state),
             interceptors=interceptors,
             read_max_bytes=RPC_MAX_BYTES,
+            codecs=codecs(),
         )
         self._http_app = build_http_app(state)
 

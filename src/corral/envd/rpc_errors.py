@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
+from connectrpc.code import Code
+from connectrpc.codec import Codec, proto_binary_codec, proto_json_codec
 from connectrpc.errors import ConnectError
 from connectrpc.request import RequestContext
 
@@ -72,3 +74,33 @@ class ErrorMapping:
                 yield message
         except Exception as exc:
             raise _translate(exc, ctx) from exc
+
+
+class _RejectingMalformed:
+    """A codec that reports undecodable messages as `invalid_argument`, not as a crash.
+
+    connectrpc lets a decoder's ValueError escape as an internal error with a traceback; a
+    malformed request is the client's mistake and should read as one.
+    """
+
+    def __init__(self, inner: Codec[Any, Any]) -> None:
+        self._inner = inner
+
+    def name(self) -> str:
+        return self._inner.name()
+
+    def encode(self, message: Any) -> bytes:
+        return self._inner.encode(message)
+
+    def decode(self, data: bytes | bytearray, message_class: type[Any]) -> Any:
+        try:
+            return self._inner.decode(data, message_class)
+        except Exception as exc:
+            raise ConnectError(
+                Code.INVALID_ARGUMENT, f"malformed {message_class.__name__}: {exc}"
+            ) from exc
+
+
+def codecs() -> list[Codec[Any, Any]]:
+    """JSON (what the Python SDK speaks) and binary protobuf (connect-go, connect-es)."""
+    return [_RejectingMalformed(proto_json_codec()), _RejectingMalformed(proto_binary_codec())]
