@@ -1,0 +1,1 @@
+"""Isolation drivers behind one interface (`types.Driver`): `oci` (runsc, crun); `microvm` later."""

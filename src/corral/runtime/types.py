@@ -1,0 +1,124 @@
+"""The vocabulary of `corral.runtime`: what a sandbox is asked to be, and what it became.
+
+The orchestrator speaks to isolation drivers only through `Driver`; `oci.py` implements it with
+runsc or crun, and `microvm.py` will later. Everything a driver needs to recreate its view of a
+sandbox after a restart lives on the host (netns, mounts, runtime state), never only in memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address
+from pathlib import Path
+from typing import Literal, Protocol
+
+SandboxState = Literal["running", "paused"]
+RuntimeName = Literal["runsc", "crun"]
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Limits enforced on a sandbox: cgroup CPU/memory/pids and the writable disk layer."""
+
+    vcpu: int = 2
+    memory_mb: int = 512
+    disk_mb: int = 1024
+    pids: int = 1024
+
+
+@dataclass(frozen=True)
+class SandboxSpec:
+    """What the orchestrator asks a driver to start."""
+
+    sandbox_id: str
+    template_id: str
+    rootfs: Path
+    """The template's root filesystem: the shared, read-only lower layer."""
+    resources: Resources = field(default_factory=Resources)
+    internet: bool = True
+
+
+@dataclass(frozen=True)
+class SandboxNetwork:
+    """A sandbox's network namespace and the veth pair that joins it to the host."""
+
+    sandbox_id: str
+    netns: str
+    """Name under /run/netns (`ip netns` convention)."""
+    host_ifname: str
+    address: IPv4Address
+    """The sandbox side of the veth: where envd and every port the code opens are reached."""
+    gateway: IPv4Address
+    """The host side of the veth, the sandbox's default route."""
+    internet: bool
+
+    @property
+    def netns_path(self) -> str:
+        return f"/run/netns/{self.netns}"
+
+
+@dataclass(frozen=True)
+class RuntimeSandbox:
+    """A sandbox as a driver sees it on the host."""
+
+    sandbox_id: str
+    template_id: str
+    runtime: str
+    network: SandboxNetwork
+    resources: Resources
+    state: SandboxState = "running"
+
+    @property
+    def address(self) -> IPv4Address:
+        return self.network.address
+
+
+@dataclass(frozen=True)
+class SandboxStats:
+    """Resource use read from the sandbox's cgroups and disk layer."""
+
+    cpu_usage_ns: int
+    memory_bytes: int
+    memory_limit_bytes: int
+    pids: int
+    disk_used_bytes: int
+    disk_limit_bytes: int
+
+
+class Driver(Protocol):
+    """An isolation technology that can run sandboxes on this host."""
+
+    name: str
+
+    async def create(self, spec: SandboxSpec) -> RuntimeSandbox:
+        """Start the sandbox with envd as its entry process; readiness is the caller's to await.
+
+        On any failure half-way, everything made so far is torn down before the error is raised.
+        """
+        ...
+
+    async def destroy(self, sandbox_id: str) -> None:
+        """Stop the sandbox and remove every resource it had; a no-op for an unknown id."""
+        ...
+
+    async def pause(self, sandbox_id: str) -> None:
+        """Freeze the sandbox with its memory kept (checkpoint or cgroup freezer)."""
+        ...
+
+    async def resume(self, sandbox_id: str) -> RuntimeSandbox:
+        """Bring a paused sandbox back where it stopped."""
+        ...
+
+    async def set_internet(self, sandbox_id: str, allowed: bool) -> None:
+        """Allow or forbid egress beyond this host (NAT); other sandboxes and the host stay shut."""
+        ...
+
+    async def stats(self, sandbox_id: str) -> SandboxStats: ...
+
+    async def discover(self) -> list[RuntimeSandbox]:
+        """The sandboxes this driver finds on the host: how a restarted orchestrator re-adopts."""
+        ...
+
+    async def cleanup_orphans(self, keep: set[str]) -> list[str]:
+        """Remove every resource of sandboxes not in `keep` (half-made or unadoptable ones)."""
+        ...
