@@ -43,3 +43,22 @@ def doctor() -> None:
     from corral.cli.doctor import run_doctor
 
     raise typer.Exit(run_doctor())
+
+
+@app.command()
+def orchestrator(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="gRPC port (default 5008).")] = None,
+    dev: Annotated[
+        bool | None,
+        typer.Option("--dev", help="Allow running without a secret.", show_default=False),
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Run the orchestrator: this host's sandboxes, served to the control plane over gRPC.
+
+    Configured by CORRAL_ORCHESTRATOR_* variables (SECRET is required unless --dev).
+    """
+    from corral.orchestrator.main import run
+
+    raise typer.Exit(run(log_level, host=host, port=port, dev=dev))

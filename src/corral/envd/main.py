@@ -40,13 +40,14 @@ def run(argv: list[str] | None = None) -> None:
 
     from corral import logs
     from corral.envd.app import EnvdApp
+    from corral.envd.quiesce import CONNECTIONS
     from corral.envd.state import EnvdState
 
     logs.configure(args.log_level)
     state = EnvdState(
         default_user=args.default_user or _default_user(), access_token=args.access_token
     )
-    uvicorn.run(
+    config = uvicorn.Config(
         EnvdApp(state),
         host=args.host,
         port=args.port,
@@ -59,3 +60,6 @@ def run(argv: list[str] | None = None) -> None:
         server_header=False,
         date_header=False,
     )
+    server = uvicorn.Server(config)
+    CONNECTIONS.attach(server.server_state)
+    server.run()

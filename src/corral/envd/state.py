@@ -18,6 +18,8 @@ class EnvdState:
     env_vars: dict[str, str] = field(default_factory=dict)
     default_workdir: str | None = None
     started_at: float = field(default_factory=time.time)
+    init_timestamp: float | None = None
+    """`timestamp` of the newest `/init` applied: an older one arriving late is ignored."""
     executors: UserExecutors = field(default_factory=UserExecutors)
 
     def user(self, name: str | None) -> User:

@@ -1,0 +1,47 @@
+"""Dropping every client connection before the sandbox's memory is snapshotted.
+
+gVisor resets TCP connections that are open at a checkpoint (`--net-disconnect-ok`), and a
+process whose connection was reset that way was measured to stop answering after the restore.
+So before `runsc checkpoint` the orchestrator calls `POST /snapshot/prepare`: envd aborts every
+other connection it holds (an RST leaves no endpoint in a connected state, unlike a FIN) before
+it answers, and the orchestrator closes that request's own connection with an RST once the
+answer is in, so the sandbox is saved with none open.
+Clients of a paused sandbox reconnect after the resume, as they would with E2B.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class _ServerState(Protocol):
+    connections: set[Any]
+
+
+class Connections:
+    """The live connections of envd's HTTP server (uvicorn's server state, once attached)."""
+
+    def __init__(self) -> None:
+        self._state: _ServerState | None = None
+
+    def attach(self, server_state: _ServerState) -> None:
+        self._state = server_state
+
+    def abort_all(self, keep_peer: tuple[str, int] | None = None) -> int:
+        """Abort every connection but the one from `keep_peer`; how many were aborted."""
+        if self._state is None:
+            return 0
+        aborted = 0
+        for connection in list(self._state.connections):
+            transport = getattr(connection, "transport", None)
+            if transport is None:
+                continue
+            peer = transport.get_extra_info("peername")
+            if keep_peer is not None and peer is not None and tuple(peer[:2]) == keep_peer:
+                continue
+            transport.abort()
+            aborted += 1
+        return aborted
+
+
+CONNECTIONS = Connections()

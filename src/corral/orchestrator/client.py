@@ -1,0 +1,190 @@
+"""The control plane's typed handle on one orchestrator node.
+
+Calls return `wire.Sandbox` / `wire.NodeInfo` values and raise the orchestrator's own
+exceptions (`SandboxNotFound`, `SandboxExists`, `StateConflict`, …, see `errors.py`), never
+`grpc.RpcError`: the API maps those classes to E2B's HTTP errors in its own single place.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from types import TracebackType
+from typing import Self, TypeVar
+
+import grpc
+import grpc.aio
+from google.protobuf.empty_pb2 import Empty
+
+from corral.orchestrator.auth import bearer_metadata
+from corral.orchestrator.errors import ERROR_KEY, error_for
+from corral.orchestrator.gen import orchestrator_pb2 as pb
+from corral.orchestrator.wire import NodeInfo, Sandbox, state_number, timestamp
+from corral.runtime.types import SandboxState
+
+_Req = TypeVar("_Req")
+_Resp = TypeVar("_Resp")
+
+SANDBOX_SERVICE = "/corral.orchestrator.v1.SandboxService"
+NODE_SERVICE = "/corral.orchestrator.v1.NodeService"
+
+
+class OrchestratorClient:
+    """`async with OrchestratorClient("node:5008", secret) as node: await node.create(...)`."""
+
+    def __init__(
+        self,
+        target: str,
+        secret: str | None,
+        *,
+        call_timeout: float = 30.0,
+        create_timeout: float = 120.0,
+    ) -> None:
+        self.target = target
+        self.call_timeout = call_timeout
+        self.create_timeout = create_timeout
+        self._metadata = bearer_metadata(secret) if secret else ()
+        self._channel = grpc.aio.insecure_channel(target)
+        unary = self._channel.unary_unary
+        s = SANDBOX_SERVICE
+        self._create = unary(
+            f"{s}/Create", pb.CreateRequest.SerializeToString, pb.Sandbox.FromString
+        )
+        self._get = unary(f"{s}/Get", pb.SandboxRef.SerializeToString, pb.Sandbox.FromString)
+        self._list = unary(
+            f"{s}/List", pb.ListRequest.SerializeToString, pb.ListResponse.FromString
+        )
+        self._delete = unary(f"{s}/Delete", pb.SandboxRef.SerializeToString, Empty.FromString)
+        self._set_timeout = unary(
+            f"{s}/SetTimeout", pb.SetTimeoutRequest.SerializeToString, pb.Sandbox.FromString
+        )
+        self._pause = unary(f"{s}/Pause", pb.SandboxRef.SerializeToString, pb.Sandbox.FromString)
+        self._resume = unary(
+            f"{s}/Resume", pb.ResumeRequest.SerializeToString, pb.Sandbox.FromString
+        )
+        self._info = unary(f"{NODE_SERVICE}/Info", Empty.SerializeToString, pb.NodeInfo.FromString)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def _call(
+        self,
+        method: grpc.aio.UnaryUnaryMultiCallable[_Req, _Resp],
+        request: _Req,
+        deadline: float | None = None,
+    ) -> _Resp:
+        try:
+            return await method(
+                request, timeout=deadline or self.call_timeout, metadata=self._metadata
+            )
+        except grpc.aio.AioRpcError as exc:
+            name = None
+            for key, value in exc.trailing_metadata() or ():
+                if key == ERROR_KEY:
+                    name = value if isinstance(value, str) else value.decode()
+            raise error_for(exc.code(), exc.details(), name) from exc
+
+    async def create(
+        self,
+        sandbox_id: str,
+        template_id: str,
+        *,
+        build_id: str = "",
+        team_id: str = "",
+        vcpu: int = 0,
+        memory_mb: int = 0,
+        disk_mb: int = 0,
+        env_vars: dict[str, str] | None = None,
+        metadata: dict[str, str] | None = None,
+        timeout_seconds: int | None = None,
+        end_time: datetime | None = None,
+        allow_internet_access: bool = True,
+        envd_access_token: str | None = None,
+        auto_pause: bool = False,
+    ) -> Sandbox:
+        """Start a sandbox; `timeout_seconds` or `end_time` bound its life (else the node's
+        default); envd answers at `address:envd_port` when this returns."""
+        request = pb.CreateRequest(
+            sandbox_id=sandbox_id,
+            template_id=template_id,
+            build_id=build_id,
+            team_id=team_id,
+            vcpu=vcpu,
+            memory_mb=memory_mb,
+            disk_mb=disk_mb,
+            env_vars=env_vars or {},
+            metadata=metadata or {},
+            allow_internet_access=allow_internet_access,
+            envd_access_token=envd_access_token or "",
+            auto_pause=auto_pause,
+        )
+        _set_lifetime(request, timeout_seconds, end_time)
+        return Sandbox.from_message(await self._call(self._create, request, self.create_timeout))
+
+    async def get(self, sandbox_id: str) -> Sandbox:
+        return Sandbox.from_message(
+            await self._call(self._get, pb.SandboxRef(sandbox_id=sandbox_id))
+        )
+
+    async def list(self, *, team_id: str = "", state: SandboxState | None = None) -> list[Sandbox]:
+        request = pb.ListRequest(team_id=team_id)
+        if state is not None:
+            request.state = state_number(state)
+        response = await self._call(self._list, request)
+        return [Sandbox.from_message(m) for m in response.sandboxes]
+
+    async def delete(self, sandbox_id: str) -> None:
+        await self._call(self._delete, pb.SandboxRef(sandbox_id=sandbox_id))
+
+    async def set_timeout(
+        self,
+        sandbox_id: str,
+        *,
+        timeout_seconds: int | None = None,
+        end_time: datetime | None = None,
+    ) -> Sandbox:
+        request = pb.SetTimeoutRequest(sandbox_id=sandbox_id)
+        _set_lifetime(request, timeout_seconds, end_time)
+        return Sandbox.from_message(await self._call(self._set_timeout, request))
+
+    async def pause(self, sandbox_id: str) -> Sandbox:
+        return Sandbox.from_message(
+            await self._call(self._pause, pb.SandboxRef(sandbox_id=sandbox_id))
+        )
+
+    async def resume(
+        self,
+        sandbox_id: str,
+        *,
+        timeout_seconds: int | None = None,
+        end_time: datetime | None = None,
+    ) -> Sandbox:
+        request = pb.ResumeRequest(sandbox_id=sandbox_id)
+        _set_lifetime(request, timeout_seconds, end_time)
+        return Sandbox.from_message(await self._call(self._resume, request, self.create_timeout))
+
+    async def info(self) -> NodeInfo:
+        return NodeInfo.from_message(await self._call(self._info, Empty()))
+
+
+def _set_lifetime(
+    request: pb.CreateRequest | pb.SetTimeoutRequest | pb.ResumeRequest,
+    timeout_seconds: int | None,
+    end_time: datetime | None,
+) -> None:
+    if timeout_seconds is not None and end_time is not None:
+        raise ValueError("give timeout_seconds or end_time, not both")
+    if timeout_seconds is not None:
+        request.timeout_seconds = timeout_seconds
+    elif end_time is not None:
+        request.end_time.CopyFrom(timestamp(end_time))

@@ -1,0 +1,155 @@
+"""Getting a sandbox ready: from the warm pool or the driver, answering, personalised.
+
+Everything here either hands back a sandbox that is fully the caller's, or destroys what it
+made before raising, including when the caller is cancelled (a client that gave up): the
+registry never learns of half-made sandboxes, and the driver is not left holding them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from corral import logs
+from corral.orchestrator.envd_client import EnvdClient
+from corral.orchestrator.models import CreateParams, PoolKey
+from corral.orchestrator.pool import WarmPool
+from corral.orchestrator.settings import OrchestratorSettings
+from corral.orchestrator.templates import TemplateCatalog
+from corral.runtime.types import Driver, RuntimeSandbox, SandboxSpec
+
+log = logs.get("orchestrator.launcher")
+
+Source = Literal["pool", "cold"]
+
+
+def new_runtime_id() -> str:
+    """The driver's name for a sandbox: made before any sandbox id exists (pools)."""
+    return f"rt-{secrets.token_hex(6)}"
+
+
+class Launcher:
+    def __init__(
+        self,
+        *,
+        driver: Driver,
+        templates: TemplateCatalog,
+        envd: EnvdClient,
+        settings: OrchestratorSettings,
+    ) -> None:
+        self.driver = driver
+        self.templates = templates
+        self.envd = envd
+        self.settings = settings
+        self.pool = WarmPool(
+            size=settings.pool_size,
+            concurrency=settings.pool_refill_concurrency,
+            max_shapes=settings.pool_max_shapes,
+            start=self.start_pooled,
+            destroy=self.discard,
+        )
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def claim(self, params: CreateParams, rootfs: Path) -> tuple[RuntimeSandbox, Source]:
+        """A pooled sandbox when one is ready and takes its configuration, else a cold start.
+
+        Cold starts go straight to the driver, never through the pool's refill slots, so a
+        create that misses the pool does not wait behind refills.
+        """
+        while (pooled := self.pool.take(params.pool_key)) is not None:
+            try:
+                await self._personalise(pooled, params, open_network=params.allow_internet_access)
+            except Exception as exc:
+                log.warning("pooled sandbox unusable", runtime_id=pooled.sandbox_id, error=str(exc))
+                await self.discard(pooled.sandbox_id)
+                continue
+            except BaseException:
+                await self.discard(pooled.sandbox_id)
+                raise
+            return pooled, "pool"
+        spec = SandboxSpec(
+            sandbox_id=new_runtime_id(),
+            template_id=params.template_id,
+            rootfs=rootfs,
+            resources=params.resources,
+            internet=params.allow_internet_access,
+        )
+        sandbox = await self._start(spec)
+        try:
+            await self._personalise(sandbox, params, open_network=False)
+        except BaseException:
+            await self.discard(sandbox.sandbox_id)
+            raise
+        return sandbox, "cold"
+
+    async def _personalise(
+        self, sandbox: RuntimeSandbox, params: CreateParams, *, open_network: bool
+    ) -> None:
+        """envd's `/init` and, for a pooled sandbox (started offline), the network policy; the
+        two run together, as neither needs the other."""
+        steps = [
+            self.envd.init(
+                str(sandbox.address),
+                env_vars=params.env_vars,
+                access_token=params.envd_access_token,
+                default_user=self.settings.sandbox_user,
+            )
+        ]
+        if open_network:
+            steps.append(self.driver.set_internet(sandbox.sandbox_id, True))
+        for result in await asyncio.gather(*steps, return_exceptions=True):
+            if isinstance(result, BaseException):
+                raise result
+
+    async def start_pooled(self, key: PoolKey) -> RuntimeSandbox:
+        """A pool sandbox: started offline, answering, not personalised."""
+        spec = SandboxSpec(
+            sandbox_id=new_runtime_id(),
+            template_id=key.template_id,
+            rootfs=self.templates.rootfs(key.template_id),
+            resources=key.resources,
+            internet=False,
+        )
+        return await self._start(spec)
+
+    async def _start(self, spec: SandboxSpec) -> RuntimeSandbox:
+        """Create through the driver and wait for envd; tear down on any failure."""
+        sandbox = await self._driver_create(spec)
+        try:
+            await self.envd.wait_healthy(str(sandbox.address), self.settings.readiness_timeout)
+        except BaseException:
+            await self.discard(sandbox.sandbox_id)
+            raise
+        return sandbox
+
+    async def _driver_create(self, spec: SandboxSpec) -> RuntimeSandbox:
+        """`driver.create`, finished even when our caller is cancelled, so that a sandbox made
+        for a caller that went away is destroyed instead of leaked until the next restart."""
+        task = asyncio.ensure_future(self.driver.create(spec))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.add_done_callback(self._destroy_abandoned)
+            raise
+
+    def _destroy_abandoned(self, task: asyncio.Future[RuntimeSandbox]) -> None:
+        if task.cancelled() or task.exception() is not None:
+            return
+        cleanup = asyncio.ensure_future(self.discard(task.result().sandbox_id))
+        self._background.add(cleanup)
+        cleanup.add_done_callback(self._background.discard)
+
+    async def discard(self, runtime_id: str) -> None:
+        """Destroy a sandbox nobody holds; errors are logged (orphan cleanup catches leftovers)."""
+        try:
+            await asyncio.shield(self.driver.destroy(runtime_id))
+        except Exception as exc:
+            log.error("destroying sandbox failed", runtime_id=runtime_id, error=str(exc))
+
+    async def close(self) -> None:
+        """Destroy pool sandboxes (refills in flight get `shutdown_grace` to finish)."""
+        await self.pool.close(self.settings.shutdown_grace)
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)

@@ -1,0 +1,279 @@
+"""The node: every sandbox on this host, from create to kill, through one `Driver`.
+
+It owns the registry (durable records), the launcher (warm pools, cold starts), the reaper and
+the envd client; only it and the launcher call the driver. Operations on one sandbox are
+serialised by a per-sandbox lock, so a delete cannot race a pause or the reaper.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+from corral import logs
+from corral.orchestrator.envd_client import EnvdClient
+from corral.orchestrator.errors import (
+    SandboxExists,
+    SandboxNotFound,
+    SandboxNotReady,
+    StateConflict,
+    TemplateNotFound,
+)
+from corral.orchestrator.launcher import Launcher
+from corral.orchestrator.models import (
+    CreateParams,
+    PoolKey,
+    SandboxRecord,
+    check_sandbox_id,
+    utcnow,
+)
+from corral.orchestrator.pool import PoolStatus
+from corral.orchestrator.reaper import Reaper
+from corral.orchestrator.registry import Registry
+from corral.orchestrator.settings import OrchestratorSettings
+from corral.orchestrator.templates import TemplateCatalog
+from corral.runtime.errors import DriverError
+from corral.runtime.types import Driver, Resources, SandboxState
+
+log = logs.get("orchestrator.node")
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    node_id: str
+    runtime: str
+    started_at: datetime
+    cpus: int
+    memory_mb: int
+    running: int
+    paused: int
+    allocated_vcpu: int
+    allocated_memory_mb: int
+    pools: list[PoolStatus]
+
+
+class Node:
+    def __init__(
+        self,
+        *,
+        driver: Driver,
+        templates: TemplateCatalog,
+        settings: OrchestratorSettings,
+        envd: EnvdClient | None = None,
+    ) -> None:
+        self.driver = driver
+        self.templates = templates
+        self.settings = settings
+        self.registry = Registry(settings.state_dir)
+        self.envd = envd or EnvdClient(poll_interval=settings.health_poll_interval)
+        self.launcher = Launcher(
+            driver=driver, templates=templates, envd=self.envd, settings=settings
+        )
+        self.pool = self.launcher.pool
+        self.reaper = Reaper(self.registry, self.expire, settings.reaper_interval)
+        self.started_at = utcnow()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._creating: set[str] = set()
+
+    @property
+    def default_resources(self) -> Resources:
+        s = self.settings
+        return Resources(
+            vcpu=s.default_vcpu, memory_mb=s.default_memory_mb, disk_mb=s.default_disk_mb
+        )
+
+    # --- start and stop -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Re-adopt what a previous run left, then start the reaper and the warm pools."""
+        await self._recover()
+        self.reaper.start()
+        for template_id in self.settings.pool_templates:
+            try:
+                self.templates.rootfs(template_id)
+            except TemplateNotFound as exc:
+                log.warning("no warm pool", template=template_id, reason=str(exc))
+                continue
+            self.pool.ensure(PoolKey(template_id, self.default_resources))
+
+    async def stop(self) -> None:
+        """Stop background work and destroy pool sandboxes; assigned sandboxes keep running."""
+        await self.reaper.stop()
+        await self.launcher.close()
+        await self.envd.aclose()
+
+    async def _recover(self) -> None:
+        records = await asyncio.to_thread(self.registry.load)
+        found = {sandbox.sandbox_id: sandbox for sandbox in await self.driver.discover()}
+        keep: set[str] = set()
+        for record in records:
+            sandbox = found.get(record.runtime_id)
+            if sandbox is None:
+                log.warning("sandbox gone while the orchestrator was down", **_ids(record))
+                await self.registry.remove(record.sandbox_id)
+                continue
+            keep.add(record.runtime_id)
+            address = str(sandbox.address)
+            if sandbox.state != record.state or address != record.address:
+                await self.registry.put(record.evolve(state=sandbox.state, address=address))
+        removed = await self.driver.cleanup_orphans(keep)
+        log.info(
+            "recovered",
+            adopted=len(keep),
+            dropped=len(records) - len(keep),
+            orphans_removed=len(removed),
+        )
+
+    # --- create ---------------------------------------------------------------------------
+
+    async def create(self, params: CreateParams) -> SandboxRecord:
+        """A running, personalised sandbox, durably recorded; on failure nothing is left."""
+        sandbox_id = check_sandbox_id(params.sandbox_id)
+        if sandbox_id in self.registry or sandbox_id in self._creating:
+            raise SandboxExists(f"sandbox {sandbox_id} already exists")
+        rootfs = self.templates.rootfs(params.template_id)
+        started = time.perf_counter()
+        self._creating.add(sandbox_id)
+        try:
+            sandbox, source = await self.launcher.claim(params, rootfs)
+            record = SandboxRecord(
+                sandbox_id=sandbox_id,
+                runtime_id=sandbox.sandbox_id,
+                template_id=params.template_id,
+                resources=params.resources,
+                address=str(sandbox.address),
+                start_time=utcnow(),
+                end_time=params.end_time,
+                build_id=params.build_id,
+                team_id=params.team_id,
+                env_vars=dict(params.env_vars),
+                metadata=dict(params.metadata),
+                allow_internet_access=params.allow_internet_access,
+                envd_access_token=params.envd_access_token,
+                auto_pause=params.auto_pause,
+            )
+            try:
+                await self.registry.put(record)
+            except BaseException:
+                await self.launcher.discard(sandbox.sandbox_id)
+                raise
+        finally:
+            self._creating.discard(sandbox_id)
+            self.pool.ensure(params.pool_key)  # refill what was taken, or start this shape's pool
+        elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
+        log.info("sandbox created", **_ids(record), source=source, ms=elapsed_ms)
+        return record
+
+    # --- the life of a sandbox ------------------------------------------------------------
+
+    def get(self, sandbox_id: str) -> SandboxRecord:
+        record = self.registry.get(sandbox_id)
+        if record is None:
+            raise SandboxNotFound(f"sandbox {sandbox_id} not found")
+        return record
+
+    def list(self, *, team_id: str = "", state: SandboxState | None = None) -> list[SandboxRecord]:
+        return [
+            record
+            for record in self.registry
+            if (not team_id or record.team_id == team_id)
+            and (state is None or record.state == state)
+        ]
+
+    async def delete(self, sandbox_id: str) -> None:
+        async with self._locked(sandbox_id) as record:
+            await self._kill(record)
+
+    async def set_timeout(self, sandbox_id: str, end_time: datetime) -> SandboxRecord:
+        async with self._locked(sandbox_id) as record:
+            _require(record, "running", "set the timeout of")
+            record = record.evolve(end_time=end_time)
+            await self.registry.put(record)
+            return record
+
+    async def pause(self, sandbox_id: str) -> SandboxRecord:
+        async with self._locked(sandbox_id) as record:
+            _require(record, "running", "pause")
+            await self.driver.pause(record.runtime_id)
+            record = record.evolve(state="paused")
+            await self.registry.put(record)
+            log.info("sandbox paused", **_ids(record))
+            return record
+
+    async def resume(self, sandbox_id: str, end_time: datetime) -> SandboxRecord:
+        """Back to running, reported so only once envd answers again."""
+        async with self._locked(sandbox_id) as record:
+            _require(record, "paused", "resume")
+            sandbox = await self.driver.resume(record.runtime_id)
+            try:
+                await self.envd.wait_healthy(str(sandbox.address), self.settings.readiness_timeout)
+            except SandboxNotReady:
+                try:
+                    await self.driver.pause(record.runtime_id)
+                except DriverError as exc:
+                    log.error("re-pausing unready sandbox failed", **_ids(record), error=str(exc))
+                raise
+            record = record.evolve(state="running", address=str(sandbox.address), end_time=end_time)
+            await self.registry.put(record)
+            log.info("sandbox resumed", **_ids(record))
+            return record
+
+    async def expire(self, sandbox_id: str) -> None:
+        """The reaper's entry: act on a timeout that is still due once the lock is held."""
+        async with self._locks.setdefault(sandbox_id, asyncio.Lock()):
+            record = self.registry.get(sandbox_id)
+            if record is None or record.state != "running" or record.end_time > utcnow():
+                return
+            await self._on_timeout(record)
+
+    async def _on_timeout(self, record: SandboxRecord) -> None:
+        """What the end of a sandbox's time does: kill it. `record.auto_pause` is kept for
+        pause-on-timeout, which replaces the kill here for sandboxes that ask for it."""
+        log.info("sandbox timed out", **_ids(record))
+        await self._kill(record)
+
+    async def _kill(self, record: SandboxRecord) -> None:
+        await self.driver.destroy(record.runtime_id)
+        await self.registry.remove(record.sandbox_id)
+        self._locks.pop(record.sandbox_id, None)
+        log.info("sandbox killed", **_ids(record))
+
+    @asynccontextmanager
+    async def _locked(self, sandbox_id: str) -> AsyncIterator[SandboxRecord]:
+        """The sandbox's lock, then its current record: looked up again once the lock is held,
+        so a sandbox killed meanwhile is reported as not found. Unknown ids get no lock."""
+        self.get(sandbox_id)
+        async with self._locks.setdefault(sandbox_id, asyncio.Lock()):
+            yield self.get(sandbox_id)
+
+    # --- node -----------------------------------------------------------------------------
+
+    def status(self) -> NodeStatus:
+        records = list(self.registry)
+        return NodeStatus(
+            node_id=socket.gethostname(),
+            runtime=self.driver.name,
+            started_at=self.started_at,
+            cpus=os.cpu_count() or 1,
+            memory_mb=os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2**20,
+            running=sum(r.state == "running" for r in records),
+            paused=sum(r.state == "paused" for r in records),
+            allocated_vcpu=sum(r.resources.vcpu for r in records),
+            allocated_memory_mb=sum(r.resources.memory_mb for r in records),
+            pools=self.pool.status(),
+        )
+
+
+def _require(record: SandboxRecord, state: SandboxState, action: str) -> None:
+    if record.state != state:
+        raise StateConflict(f"cannot {action} sandbox {record.sandbox_id}: it is {record.state}")
+
+
+def _ids(record: SandboxRecord) -> dict[str, str]:
+    return {"sandbox_id": record.sandbox_id, "runtime_id": record.runtime_id}

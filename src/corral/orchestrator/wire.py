@@ -1,0 +1,174 @@
+"""Between protobuf messages and Python values: records out of the server, views into the client.
+
+Both sides of the gRPC surface convert here, so a field added to `orchestrator.proto` is mapped
+once. Client code never handles `Timestamp`s or enum numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from corral.envd import ENVD_PORT, ENVD_VERSION
+from corral.orchestrator.errors import InvalidRequest
+from corral.orchestrator.gen import orchestrator_pb2 as pb
+from corral.orchestrator.models import SandboxRecord, utcnow
+from corral.runtime.types import SandboxState
+
+_STATES: dict[SandboxState, pb.SandboxState] = {
+    "running": pb.SANDBOX_STATE_RUNNING,
+    "paused": pb.SANDBOX_STATE_PAUSED,
+}
+_STATE_NAMES: dict[int, SandboxState] = {number: name for name, number in _STATES.items()}
+
+
+def timestamp(moment: datetime) -> Timestamp:
+    ts = Timestamp()
+    ts.FromDatetime(moment)
+    return ts
+
+
+def moment(ts: Timestamp) -> datetime:
+    return ts.ToDatetime(tzinfo=UTC)
+
+
+def state_number(state: SandboxState) -> pb.SandboxState:
+    return _STATES[state]
+
+
+def state_name(number: int) -> SandboxState | None:
+    """None for UNSPECIFIED (a list filter meaning every state)."""
+    return _STATE_NAMES.get(number)
+
+
+def end_time_of(
+    message: pb.CreateRequest | pb.SetTimeoutRequest | pb.ResumeRequest, default_seconds: int
+) -> datetime:
+    """The absolute end time a request's `lifetime` oneof asks for (`default_seconds` if unset)."""
+    which = message.WhichOneof("lifetime")
+    if which == "end_time":
+        return moment(message.end_time)
+    seconds = message.timeout_seconds if which == "timeout_seconds" else default_seconds
+    if seconds <= 0:
+        raise InvalidRequest("timeout_seconds must be positive")
+    return utcnow() + timedelta(seconds=seconds)
+
+
+def sandbox_message(record: SandboxRecord) -> pb.Sandbox:
+    return pb.Sandbox(
+        sandbox_id=record.sandbox_id,
+        template_id=record.template_id,
+        build_id=record.build_id,
+        team_id=record.team_id,
+        state=state_number(record.state),
+        address=record.address,
+        envd_port=ENVD_PORT,
+        envd_version=ENVD_VERSION,
+        start_time=timestamp(record.start_time),
+        end_time=timestamp(record.end_time),
+        metadata=record.metadata,
+        vcpu=record.resources.vcpu,
+        memory_mb=record.resources.memory_mb,
+        disk_mb=record.resources.disk_mb,
+        allow_internet_access=record.allow_internet_access,
+        envd_access_token=record.envd_access_token or "",
+        auto_pause=record.auto_pause,
+    )
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """A sandbox as the client sees it."""
+
+    sandbox_id: str
+    template_id: str
+    build_id: str
+    team_id: str
+    state: SandboxState
+    address: str
+    envd_port: int
+    envd_version: str
+    start_time: datetime
+    end_time: datetime
+    metadata: dict[str, str]
+    vcpu: int
+    memory_mb: int
+    disk_mb: int
+    allow_internet_access: bool
+    envd_access_token: str | None
+    auto_pause: bool
+
+    @classmethod
+    def from_message(cls, m: pb.Sandbox) -> Sandbox:
+        return cls(
+            sandbox_id=m.sandbox_id,
+            template_id=m.template_id,
+            build_id=m.build_id,
+            team_id=m.team_id,
+            state=state_name(m.state) or "running",
+            address=m.address,
+            envd_port=m.envd_port,
+            envd_version=m.envd_version,
+            start_time=moment(m.start_time),
+            end_time=moment(m.end_time),
+            metadata=dict(m.metadata),
+            vcpu=m.vcpu,
+            memory_mb=m.memory_mb,
+            disk_mb=m.disk_mb,
+            allow_internet_access=m.allow_internet_access,
+            envd_access_token=m.envd_access_token or None,
+            auto_pause=m.auto_pause,
+        )
+
+
+@dataclass(frozen=True)
+class Pool:
+    template_id: str
+    vcpu: int
+    memory_mb: int
+    disk_mb: int
+    ready: int
+    starting: int
+    target: int
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """A node's capacity and load, for placement."""
+
+    node_id: str
+    version: str
+    runtime: str
+    envd_version: str
+    started_at: datetime
+    cpus: int
+    memory_mb: int
+    running: int
+    paused: int
+    allocated_vcpu: int
+    allocated_memory_mb: int
+    sandboxes: int
+    pools: list[Pool] = field(default_factory=list)
+
+    @classmethod
+    def from_message(cls, m: pb.NodeInfo) -> NodeInfo:
+        return cls(
+            node_id=m.node_id,
+            version=m.version,
+            runtime=m.runtime,
+            envd_version=m.envd_version,
+            started_at=moment(m.started_at),
+            cpus=m.capacity.cpus,
+            memory_mb=m.capacity.memory_mb,
+            running=m.load.running,
+            paused=m.load.paused,
+            allocated_vcpu=m.load.allocated_vcpu,
+            allocated_memory_mb=m.load.allocated_memory_mb,
+            sandboxes=m.sandboxes,
+            pools=[
+                Pool(p.template_id, p.vcpu, p.memory_mb, p.disk_mb, p.ready, p.starting, p.target)
+                for p in m.pools
+            ],
+        )

@@ -1,0 +1,217 @@
+"""The `oci` driver: sandboxes as OCI containers under runsc (gVisor) or crun.
+
+Per sandbox it puts together the network namespace (`network.py`), the root filesystem
+(`rootdisk.py`: template lower layer + size-limited upper), the OCI bundle (`bundle.py`) and the
+runtime (`oci_runtimes.py`), and writes a record (`sandbox.json`) so that a restarted
+orchestrator finds what it made. Every step of `create` is undone if a later one fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+from corral import logs
+from corral.runtime import cgroups
+from corral.runtime.bundle import bind, oci_config
+from corral.runtime.errors import SandboxNotFound, SandboxStateError
+from corral.runtime.oci_runtimes import RUNTIMES, OciRuntime
+from corral.runtime.records import dump_record, load_record
+from corral.runtime.rootdisk import RootDisk
+from corral.runtime.types import Networks, RuntimeSandbox, SandboxSpec, SandboxStats
+
+log = logs.get("runtime.oci")
+
+ENVD_MOUNT = "/opt/corral"
+DEFAULT_NAMESERVERS = ("8.8.8.8", "1.1.1.1")
+
+
+class OciDriver:
+    """`corral.runtime.types.Driver` on an OCI runtime binary."""
+
+    def __init__(
+        self,
+        *,
+        runtime: str,
+        data_dir: Path,
+        networks: Networks,
+        envd_dir: Path,
+        envd_argv: list[str],
+        nameservers: tuple[str, ...] = DEFAULT_NAMESERVERS,
+    ) -> None:
+        self.name = runtime
+        self.runtime: OciRuntime = RUNTIMES[runtime](Path("/run/corral") / runtime)
+        self.sandboxes_dir = data_dir / "sandboxes"
+        self.sandboxes_dir.mkdir(parents=True, exist_ok=True)
+        self.networks = networks
+        self.envd_dir = envd_dir
+        self.envd_argv = envd_argv
+        self.nameservers = nameservers
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def _dir(self, sandbox_id: str) -> Path:
+        return self.sandboxes_dir / sandbox_id
+
+    def _lock(self, sandbox_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(sandbox_id, asyncio.Lock())
+
+    async def create(self, spec: SandboxSpec) -> RuntimeSandbox:
+        sid = spec.sandbox_id
+        directory = self._dir(sid)
+        if directory.exists():
+            raise SandboxStateError(f"sandbox {sid} already exists on this host")
+        async with self._lock(sid):
+            directory.mkdir(parents=True)
+            try:
+                disk = RootDisk(directory)
+                network, _ = await asyncio.gather(
+                    self.networks.create(sid, internet=spec.internet),
+                    disk.create(spec.rootfs, spec.resources.disk_mb),
+                )
+                sandbox = RuntimeSandbox(
+                    sandbox_id=sid,
+                    template_id=spec.template_id,
+                    runtime=self.name,
+                    network=network,
+                    resources=spec.resources,
+                )
+                self._write_bundle(spec, disk, sandbox)
+                dump_record(directory / "sandbox.json", sandbox, spec.rootfs)
+                await self.runtime.start(
+                    sid, directory / "bundle", directory / "envd.log", network.netns_path
+                )
+            except BaseException:
+                await self._teardown(sid)
+                raise
+        log.info("sandbox started", sandbox_id=sid, runtime=self.name, address=str(network.address))
+        return sandbox
+
+    def _write_bundle(self, spec: SandboxSpec, disk: RootDisk, sandbox: RuntimeSandbox) -> None:
+        directory = self._dir(spec.sandbox_id)
+        resolv = directory / "resolv.conf"
+        resolv.write_text("".join(f"nameserver {ns}\n" for ns in self.nameservers))
+        hosts = directory / "hosts"
+        hosts.write_text(f"127.0.0.1\tlocalhost\n::1\tlocalhost\n{sandbox.address}\tcorral\n")
+        host_pids, nproc = self.runtime.pid_limits(spec.resources.pids)
+        config = oci_config(
+            rootfs=disk.rootfs,
+            argv=self.envd_argv,
+            env={"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+            resources=spec.resources,
+            netns_path=sandbox.network.netns_path if self.runtime.netns_in_spec() else None,
+            cgroups_path=cgroups.cgroups_path(spec.sandbox_id),
+            hostname="corral",
+            host_pids=host_pids,
+            nproc=nproc,
+            binds=[
+                bind(self.envd_dir, ENVD_MOUNT),
+                bind(resolv, "/etc/resolv.conf"),
+                bind(hosts, "/etc/hosts"),
+            ],
+        )
+        bundle = directory / "bundle"
+        bundle.mkdir(exist_ok=True)
+        (bundle / "config.json").write_text(json.dumps(config))
+
+    async def destroy(self, sandbox_id: str) -> None:
+        async with self._lock(sandbox_id):
+            await self._teardown(sandbox_id)
+        self._locks.pop(sandbox_id, None)
+        log.info("sandbox destroyed", sandbox_id=sandbox_id)
+
+    async def _teardown(self, sandbox_id: str) -> None:
+        """Remove everything a sandbox may have, in reverse order of creation; idempotent."""
+        await self.runtime.delete(sandbox_id)
+        await RootDisk(self._dir(sandbox_id)).destroy()
+        await self.networks.destroy(sandbox_id)
+        cgroups.remove(sandbox_id)
+        shutil.rmtree(self._dir(sandbox_id), ignore_errors=True)
+
+    def _record(self, sandbox_id: str) -> RuntimeSandbox:
+        path = self._dir(sandbox_id) / "sandbox.json"
+        if not path.exists():
+            raise SandboxNotFound(f"sandbox {sandbox_id} is not on this host")
+        return load_record(path)[0]
+
+    async def pause(self, sandbox_id: str) -> None:
+        async with self._lock(sandbox_id):
+            sandbox = self._record(sandbox_id)
+            if sandbox.state == "paused":
+                raise SandboxStateError(f"sandbox {sandbox_id} is already paused")
+            directory = self._dir(sandbox_id)
+            await self.runtime.pause(sandbox_id, directory / "checkpoint")
+            self._save(replace(sandbox, state="paused"))
+
+    async def resume(self, sandbox_id: str) -> RuntimeSandbox:
+        async with self._lock(sandbox_id):
+            sandbox = self._record(sandbox_id)
+            if sandbox.state != "paused":
+                raise SandboxStateError(f"sandbox {sandbox_id} is not paused")
+            directory = self._dir(sandbox_id)
+            if self.runtime.checkpoints:
+                await self.networks.readdress(sandbox_id)
+            await self.runtime.resume(
+                sandbox_id,
+                directory / "bundle",
+                directory / "checkpoint",
+                directory / "envd.log",
+                sandbox.network.netns_path,
+            )
+            resumed = replace(sandbox, state="running")
+            self._save(resumed)
+            return resumed
+
+    def _save(self, sandbox: RuntimeSandbox) -> None:
+        path = self._dir(sandbox.sandbox_id) / "sandbox.json"
+        dump_record(path, sandbox, load_record(path)[1])
+
+    async def set_internet(self, sandbox_id: str, allowed: bool) -> None:
+        sandbox = self._record(sandbox_id)
+        await self.networks.set_internet(sandbox_id, allowed)
+        self._save(replace(sandbox, network=replace(sandbox.network, internet=allowed)))
+
+    async def stats(self, sandbox_id: str) -> SandboxStats:
+        self._record(sandbox_id)
+        used, limit = cgroups.memory_bytes(sandbox_id)
+        disk_used, disk_total = RootDisk(self._dir(sandbox_id)).used_bytes()
+        return SandboxStats(
+            cpu_usage_ns=cgroups.cpu_usage_ns(sandbox_id),
+            memory_bytes=used,
+            memory_limit_bytes=limit,
+            pids=cgroups.pids_current(sandbox_id),
+            disk_used_bytes=disk_used,
+            disk_limit_bytes=disk_total,
+        )
+
+    async def discover(self) -> list[RuntimeSandbox]:
+        """Sandboxes whose record, root filesystem and container are all still there."""
+        found = []
+        for path in sorted(self.sandboxes_dir.glob("*/sandbox.json")):
+            try:
+                sandbox, _ = load_record(path)
+            except (OSError, ValueError, KeyError) as exc:
+                log.warning("unreadable sandbox record", path=str(path), error=str(exc))
+                continue
+            status = await self.runtime.state(sandbox.sandbox_id)
+            alive = status in ("running", "paused") or (
+                sandbox.state == "paused" and (path.parent / "checkpoint").exists()
+            )
+            if alive and RootDisk(path.parent).mounted():
+                found.append(sandbox)
+        return found
+
+    async def cleanup_orphans(self, keep: set[str]) -> list[str]:
+        """Tear down every sandbox this driver (or its network) left that is not in `keep`."""
+        candidates = {p.name for p in self.sandboxes_dir.iterdir() if p.is_dir()}
+        candidates |= await self.runtime.list_ids()
+        candidates |= cgroups.listed()
+        removed = sorted(candidates - keep)
+        for sandbox_id in removed:
+            await self._teardown(sandbox_id)
+        removed_net = await self.networks.cleanup_orphans(keep)
+        if removed or removed_net:
+            log.info("orphans removed", sandboxes=removed, networks=removed_net)
+        return sorted(set(removed) | set(removed_net))
