@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
 
 import httpx
+import pytest
+
+from corral.runtime.envd_dist import ensure_envd_dist_sync
+from corral.runtime.rootfs import default_base_rootfs, ensure_base_rootfs_sync
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -30,3 +36,19 @@ def wait_http(url: str, timeout: float = 15.0, proc: subprocess.Popen[bytes] | N
             pass
         time.sleep(0.02)
     raise TimeoutError(url)
+
+
+@pytest.fixture(scope="session")
+def base_rootfs() -> Path:
+    """The Debian bookworm base rootfs at its default location (built on first use)."""
+    if os.geteuid() != 0:
+        pytest.skip("building the base rootfs needs root (debootstrap, chroot)")
+    if shutil.which("debootstrap") is None:
+        pytest.skip("debootstrap is not installed (scripts/setup-host.sh installs it)")
+    return ensure_base_rootfs_sync(default_base_rootfs())
+
+
+@pytest.fixture(scope="session")
+def envd_dist() -> Path:
+    """The envd distribution of this checkout, to bind-mount at /opt/corral in sandboxes."""
+    return ensure_envd_dist_sync()

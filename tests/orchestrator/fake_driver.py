@@ -42,6 +42,7 @@ class FakeDriver:
     user: str
     log_dir: Path
     name: str = "fake"
+    checkpoints: bool = False
     broken_envd: bool = False
     """Start a process that never answers /health (readiness timeout tests)."""
     fail_create: DriverError | None = None
@@ -110,7 +111,9 @@ class FakeDriver:
         self.destroyed.append(sandbox_id)
         await _kill(sandbox.proc)
 
-    async def pause(self, sandbox_id: str) -> None:
+    async def pause(
+        self, sandbox_id: str, before_snapshot: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
         sandbox = self._get(sandbox_id)
         if sandbox.runtime.state == "paused":
             raise SandboxStateError(f"{sandbox_id} is paused")

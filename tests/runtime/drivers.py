@@ -50,6 +50,7 @@ def make_driver(runtime: str, data_dir: Path, envd_dist: Path, tag: str) -> OciD
         networks=test_networks(tag),
         envd_dir=envd_dist,
         envd_argv=envd_command(),
+        instance="corral-test",
     )
 
 

@@ -20,7 +20,6 @@ import pytest
 from e2b import CommandExitException, SandboxException
 
 from corral.orchestrator.envd_client import prepare_snapshot
-from corral.runtime import cgroups
 from corral.runtime.errors import CommandFailed, SandboxStateError
 from corral.runtime.oci import OciDriver
 from corral.runtime.types import Resources, RuntimeSandbox, SandboxSpec
@@ -99,7 +98,7 @@ def leftovers(host: Host, sandbox_id: str) -> list[str]:
             found.append("mount")
     if any(sandbox_id in n for n in os.listdir("/run/netns")):
         found.append("netns")
-    if sandbox_id in cgroups.listed():
+    if sandbox_id in host.driver.cgroups.listed():
         found.append("cgroup")
     if sandbox_id in host.run(host.driver.runtime.list_ids()):
         found.append("container")
@@ -216,7 +215,7 @@ def test_memory_bomb_stays_inside(host: Host, pair: tuple[RuntimeSandbox, Runtim
             # The kernel's OOM killer picks the bomb inside the sandbox's cgroup; envd lives on.
             assert result.exit_code != 0
             assert sh(sandbox, "echo ok").stdout.strip() == "ok"
-            assert cgroups.memory_events_oom_kills(sandbox.sandbox_id) >= 1
+            assert host.driver.cgroups.oom_kills(sandbox.sandbox_id) >= 1
         else:
             # Under gVisor all of the sandbox's memory is its kernel's: the host's OOM killer
             # ends the whole sandbox (and only it), which the runtime then reports.
@@ -262,9 +261,11 @@ def test_pause_and_resume_keep_processes(host: Host) -> None:
             background=True,
         )
         host.run(asyncio.sleep(0.5))
-        if host.driver.runtime.checkpoints:
-            host.run(prepare_snapshot(str(sandbox.address), 49983, None))
-        host.run(host.driver.pause(sandbox.sandbox_id))
+        host.run(
+            host.driver.pause(
+                sandbox.sandbox_id, lambda: prepare_snapshot(str(sandbox.address), 49983, None)
+            )
+        )
         with pytest.raises(SandboxStateError):
             host.run(host.driver.pause(sandbox.sandbox_id))
         host.run(host.driver.resume(sandbox.sandbox_id))

@@ -60,7 +60,10 @@ def build_http_app(state: EnvdState) -> Starlette:
 
     async def prepare_snapshot(request: Request) -> Response:
         client = request.client
-        CONNECTIONS.abort_all(keep_peer=(client.host, client.port) if client else None)
+        aborted = await CONNECTIONS.abort_all(
+            keep_peer=(client.host, client.port) if client else None
+        )
+        log.info("connections dropped for a snapshot", aborted=aborted)
         return Response(status_code=204)
 
     return Starlette(

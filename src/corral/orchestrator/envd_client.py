@@ -19,6 +19,7 @@ import httpx
 from corral import logs
 from corral.envd import ENVD_PORT
 from corral.orchestrator.errors import SandboxNotReady
+from corral.runtime.firewall import SNAPSHOT_MARK
 
 log = logs.get("orchestrator.envd")
 
@@ -102,20 +103,27 @@ class EnvdClient:
 
 
 async def prepare_snapshot(address: str, port: int, access_token: str | None) -> None:
-    """`POST /snapshot/prepare` on a throwaway connection closed by RST (SO_LINGER 0)."""
-    reader, writer = await asyncio.wait_for(
-        asyncio.open_connection(address, port), CONNECT_TIMEOUT * 4
-    )
+    """`POST /snapshot/prepare` on a throwaway connection closed by RST (SO_LINGER 0).
+
+    A raw socket, closed synchronously: an asyncio transport would close it a loop turn later,
+    and the checkpoint may already have started by then.
+    """
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
-        sock = writer.get_extra_info("socket")
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.setblocking(False)
+        # The sandbox refuses new connections while it is being snapshotted, but this one.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, SNAPSHOT_MARK)
+        await asyncio.wait_for(loop.sock_connect(sock, (address, port)), CONNECT_TIMEOUT * 4)
         token = f"X-Access-Token: {access_token}\r\n" if access_token else ""
-        writer.write(
+        request = (
             f"POST /snapshot/prepare HTTP/1.1\r\nHost: {address}\r\n{token}"
-            "Content-Length: 0\r\n\r\n".encode()
+            "Content-Length: 0\r\n\r\n"
         )
-        status = await asyncio.wait_for(reader.readline(), REQUEST_TIMEOUT)
+        await loop.sock_sendall(sock, request.encode())
+        status = await asyncio.wait_for(loop.sock_recv(sock, 4096), REQUEST_TIMEOUT)
     finally:
-        writer.transport.abort()
-    if b" 204 " not in status:
-        raise SandboxNotReady(f"envd at {address} refused to prepare a snapshot: {status!r}")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+    if not status.startswith(b"HTTP/1.1 204 "):
+        raise SandboxNotReady(f"envd at {address} refused to prepare a snapshot: {status[:80]!r}")

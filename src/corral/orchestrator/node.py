@@ -200,7 +200,10 @@ class Node:
     async def pause(self, sandbox_id: str) -> SandboxRecord:
         async with self._locked(sandbox_id) as record:
             _require(record, "running", "pause")
-            await self.driver.pause(record.runtime_id)
+            address, token = record.address, record.envd_access_token
+            await self.driver.pause(
+                record.runtime_id, lambda: self.envd.prepare_snapshot(address, token)
+            )
             record = record.evolve(state="paused")
             await self.registry.put(record)
             log.info("sandbox paused", **_ids(record))

@@ -17,6 +17,10 @@ destroying a sandbox never touches a rule: the only per-sandbox state is members
   by default). Traffic from elsewhere into a sandbox passes only as a reply, so neighbours on the
   host's network cannot reach sandbox addresses by routing through the host.
 - postrouting: `internet` members leaving through a non-sandbox interface are masqueraded.
+- output: no new connection from the host to a sandbox in `frozen`, which holds sandboxes
+  being snapshotted (gVisor must save them with no connection open; see `envd/quiesce.py`),
+  except the orchestrator's own request that has envd drop its connections, which carries
+  `SNAPSHOT_MARK` (SO_MARK).
 
 The table lives in the `inet` family so the same input and forward rules also drop the IPv6 a
 sandbox could speak over its link-local address.
@@ -48,6 +52,9 @@ DEFAULT_DENIED: tuple[IPv4Network, ...] = tuple(
 )
 """Destinations no sandbox may reach even with internet access."""
 
+SNAPSHOT_MARK = 0x636F72
+"""Firewall mark of the one connection let through to a `frozen` sandbox."""
+
 
 @dataclass(frozen=True)
 class Firewall:
@@ -73,6 +80,9 @@ table inet {t} {{
     set internet {{
         type ipv4_addr
 {allowed}    }}
+    set frozen {{
+        type ipv4_addr
+    }}
     set denied {{
         type ipv4_addr
         flags interval
@@ -95,6 +105,11 @@ table inet {t} {{
         iifname {sandbox} meta nfproto != ipv4 drop
         iifname {sandbox} ip saddr != @internet drop
         iifname {sandbox} ip daddr @denied drop
+    }}
+    chain output {{
+        type filter hook output priority filter; policy accept;
+        oifname {sandbox} ip daddr @frozen meta mark != {SNAPSHOT_MARK:#x} ct state new \
+            reject with tcp reset
     }}
     chain postrouting {{
         type nat hook postrouting priority srcnat; policy accept;
@@ -121,23 +136,34 @@ table inet {t} {{
 
     async def allow_internet(self, addresses: Iterable[IPv4Address]) -> None:
         """Add to the `internet` set; adding a present member is not an error."""
-        elements = ", ".join(str(a) for a in addresses)
-        if elements:
-            script = f"add element inet {self.table} internet {{ {elements} }}\n"
-            await run("nft", "-f", "-", input=script.encode())
+        await self._add("internet", addresses)
 
     async def deny_internet(self, addresses: Iterable[IPv4Address]) -> None:
-        """Remove from the `internet` set; absent members, set or table are not an error.
+        """Remove from the `internet` set; absent members, set or table are not an error."""
+        await self._remove("internet", addresses)
 
-        nftables 1.0.6 has no `destroy element`, so the members are added and then deleted in one
-        transaction, which succeeds whether or not they were there.
-        """
+    async def freeze(self, addresses: Iterable[IPv4Address]) -> None:
+        """Refuse new host connections to these sandboxes (until `thaw`)."""
+        await self._add("frozen", addresses)
+
+    async def thaw(self, addresses: Iterable[IPv4Address]) -> None:
+        await self._remove("frozen", addresses)
+
+    async def _add(self, name: str, addresses: Iterable[IPv4Address]) -> None:
+        elements = ", ".join(str(a) for a in addresses)
+        if elements:
+            script = f"add element inet {self.table} {name} {{ {elements} }}\n"
+            await run("nft", "-f", "-", input=script.encode())
+
+    async def _remove(self, name: str, addresses: Iterable[IPv4Address]) -> None:
+        """nftables 1.0.6 has no `destroy element`, so the members are added and then deleted
+        in one transaction, which succeeds whether or not they were there."""
         elements = ", ".join(str(a) for a in addresses)
         if not elements:
             return
         script = (
-            f"add element inet {self.table} internet {{ {elements} }}\n"
-            f"delete element inet {self.table} internet {{ {elements} }}\n"
+            f"add element inet {self.table} {name} {{ {elements} }}\n"
+            f"delete element inet {self.table} {name} {{ {elements} }}\n"
         )
         try:
             await run("nft", "-f", "-", input=script.encode())

@@ -233,6 +233,11 @@ class SandboxNetworks:
     def _ifname_in_use(self, slot: int) -> bool:
         return (SYS_NET / self.pool.ifname(slot)).exists()
 
+    async def set_frozen(self, sandbox_id: str, frozen: bool) -> None:
+        """Refuse (or allow again) new host connections to the sandbox, for a snapshot."""
+        net = await self.get(sandbox_id)
+        await (self.firewall.freeze if frozen else self.firewall.thaw)([net.address])
+
     async def readdress(self, sandbox_id: str) -> None:
         """Put the sandbox's address and default route back on its `eth0`.
 

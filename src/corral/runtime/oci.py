@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -41,9 +42,14 @@ class OciDriver:
         envd_dir: Path,
         envd_argv: list[str],
         nameservers: tuple[str, ...] = DEFAULT_NAMESERVERS,
+        instance: str = "corral",
     ) -> None:
+        """`instance` names this driver's runtime state (/run/<instance>/<runtime>) and cgroup
+        parent (/<instance>): what `cleanup_orphans` may remove is only what carries it."""
         self.name = runtime
-        self.runtime: OciRuntime = RUNTIMES[runtime](Path("/run/corral") / runtime)
+        self.runtime: OciRuntime = RUNTIMES[runtime](Path("/run") / instance / runtime)
+        self.checkpoints = self.runtime.checkpoints
+        self.cgroups = cgroups.CgroupReader(instance)
         self.sandboxes_dir = data_dir / "sandboxes"
         self.sandboxes_dir.mkdir(parents=True, exist_ok=True)
         self.networks = networks
@@ -102,7 +108,7 @@ class OciDriver:
             env={"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
             resources=spec.resources,
             netns_path=sandbox.network.netns_path if self.runtime.netns_in_spec() else None,
-            cgroups_path=cgroups.cgroups_path(spec.sandbox_id),
+            cgroups_path=self.cgroups.path(spec.sandbox_id),
             hostname="corral",
             host_pids=host_pids,
             nproc=nproc,
@@ -127,7 +133,7 @@ class OciDriver:
         await self.runtime.delete(sandbox_id)
         await RootDisk(self._dir(sandbox_id)).destroy()
         await self.networks.destroy(sandbox_id)
-        cgroups.remove(sandbox_id)
+        self.cgroups.remove(sandbox_id)
         shutil.rmtree(self._dir(sandbox_id), ignore_errors=True)
 
     def _record(self, sandbox_id: str) -> RuntimeSandbox:
@@ -136,13 +142,27 @@ class OciDriver:
             raise SandboxNotFound(f"sandbox {sandbox_id} is not on this host")
         return load_record(path)[0]
 
-    async def pause(self, sandbox_id: str) -> None:
+    async def pause(
+        self, sandbox_id: str, before_snapshot: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
         async with self._lock(sandbox_id):
             sandbox = self._record(sandbox_id)
             if sandbox.state == "paused":
                 raise SandboxStateError(f"sandbox {sandbox_id} is already paused")
             directory = self._dir(sandbox_id)
-            await self.runtime.pause(sandbox_id, directory / "checkpoint")
+            if not self.runtime.checkpoints:
+                await self.runtime.pause(sandbox_id, directory / "checkpoint")
+            else:
+                # No connection may be open in a saved gVisor: none new from now on, then the
+                # caller has envd drop the open ones, then the checkpoint.
+                await self.networks.set_frozen(sandbox_id, True)
+                try:
+                    if before_snapshot is not None:
+                        await before_snapshot()
+                    await self.runtime.pause(sandbox_id, directory / "checkpoint")
+                except BaseException:
+                    await self.networks.set_frozen(sandbox_id, False)
+                    raise
             self._save(replace(sandbox, state="paused"))
 
     async def resume(self, sandbox_id: str) -> RuntimeSandbox:
@@ -160,6 +180,8 @@ class OciDriver:
                 directory / "envd.log",
                 sandbox.network.netns_path,
             )
+            if self.runtime.checkpoints:
+                await self.networks.set_frozen(sandbox_id, False)
             resumed = replace(sandbox, state="running")
             self._save(resumed)
             return resumed
@@ -175,13 +197,13 @@ class OciDriver:
 
     async def stats(self, sandbox_id: str) -> SandboxStats:
         self._record(sandbox_id)
-        used, limit = cgroups.memory_bytes(sandbox_id)
+        used, limit = self.cgroups.memory_bytes(sandbox_id)
         disk_used, disk_total = RootDisk(self._dir(sandbox_id)).used_bytes()
         return SandboxStats(
-            cpu_usage_ns=cgroups.cpu_usage_ns(sandbox_id),
+            cpu_usage_ns=self.cgroups.cpu_usage_ns(sandbox_id),
             memory_bytes=used,
             memory_limit_bytes=limit,
-            pids=cgroups.pids_current(sandbox_id),
+            pids=self.cgroups.pids_current(sandbox_id),
             disk_used_bytes=disk_used,
             disk_limit_bytes=disk_total,
         )
@@ -207,7 +229,7 @@ class OciDriver:
         """Tear down every sandbox this driver (or its network) left that is not in `keep`."""
         candidates = {p.name for p in self.sandboxes_dir.iterdir() if p.is_dir()}
         candidates |= await self.runtime.list_ids()
-        candidates |= cgroups.listed()
+        candidates |= self.cgroups.listed()
         removed = sorted(candidates - keep)
         for sandbox_id in removed:
             await self._teardown(sandbox_id)

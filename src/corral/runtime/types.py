@@ -7,6 +7,7 @@ sandbox after a restart lives on the host (netns, mounts, runtime state), never 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -89,6 +90,9 @@ class Driver(Protocol):
     """An isolation technology that can run sandboxes on this host."""
 
     name: str
+    checkpoints: bool
+    """True when pause snapshots memory to disk (gVisor): the sandbox must hold no open
+    connection then, so the caller has envd drop them first (`POST /snapshot/prepare`)."""
 
     async def create(self, spec: SandboxSpec) -> RuntimeSandbox:
         """Start the sandbox with envd as its entry process; readiness is the caller's to await.
@@ -101,8 +105,14 @@ class Driver(Protocol):
         """Stop the sandbox and remove every resource it had; a no-op for an unknown id."""
         ...
 
-    async def pause(self, sandbox_id: str) -> None:
-        """Freeze the sandbox with its memory kept (checkpoint or cgroup freezer)."""
+    async def pause(
+        self, sandbox_id: str, before_snapshot: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
+        """Freeze the sandbox with its memory kept (checkpoint or cgroup freezer).
+
+        A driver that `checkpoints` first stops new connections to the sandbox, then awaits
+        `before_snapshot` (where the caller has envd drop the open ones), then saves it.
+        """
         ...
 
     async def resume(self, sandbox_id: str) -> RuntimeSandbox:
@@ -136,6 +146,8 @@ class Networks(Protocol):
     async def destroy(self, sandbox_id: str) -> None: ...
 
     async def readdress(self, sandbox_id: str) -> None: ...
+
+    async def set_frozen(self, sandbox_id: str, frozen: bool) -> None: ...
 
     async def discover(self) -> list[SandboxNetwork]: ...
 
