@@ -15,16 +15,50 @@ from pathlib import Path
 
 import httpx
 
-from tests.envd.conftest import Envd, sdk_opts, start_envd, stop_envd
+from corral.runtime.envd_dist import ensure_envd_dist_sync
+from tests.conftest import free_port, wait_http
+from tests.envd.conftest import TEST_USER, Envd, sdk_opts, start_envd, stop_envd
 
 
 def _start_to_health(runs: int) -> list[float]:
+    """envd as the tests run it: the venv's python, `-m corral.envd`."""
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()
         envd = start_envd()
         times.append((time.perf_counter() - t0) * 1000)
         stop_envd(envd)
+    return times
+
+
+def _dist_start_to_health(runs: int) -> list[float]:
+    """envd as sandboxes run it: Debian's python3 on the envd distribution (`envd_dist.py`)."""
+    dist = ensure_envd_dist_sync()
+    times = []
+    for _ in range(runs):
+        port = free_port()
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(
+            [
+                "/usr/bin/python3",
+                "-I",
+                "-S",
+                str(dist / "bin" / "envd"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--default-user",
+                TEST_USER,
+            ],
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_http(f"http://127.0.0.1:{port}/health", proc=proc)
+            times.append((time.perf_counter() - t0) * 1000)
+        finally:
+            proc.terminate()
+            proc.wait()
     return times
 
 
@@ -61,6 +95,7 @@ def _pct(values: list[float], q: float) -> float:
 
 def main() -> None:
     starts = _start_to_health(10)
+    dist_starts = _dist_start_to_health(10)
     envd = start_envd(token="bench")
     try:
         time.sleep(0.5)
@@ -78,6 +113,10 @@ def main() -> None:
     result = {
         "python": sys.version.split()[0],
         "start_to_health_ms": {"p50": _pct(starts, 0.5), "max": round(max(starts), 2)},
+        "dist_start_to_health_ms": {
+            "p50": _pct(dist_starts, 0.5),
+            "max": round(max(dist_starts), 2),
+        },
         "idle_memory": idle,
         "memory_after_200_runs": after,
         "commands_run_true_ms": {"p50": _pct(trips, 0.5), "p95": _pct(trips, 0.95)},

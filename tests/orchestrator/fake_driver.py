@@ -136,6 +136,9 @@ class FakeDriver:
         self._get(sandbox_id)
         return SandboxStats(0, 0, 0, 0, 0, 0)
 
+    async def alive(self) -> set[str]:
+        return {sid for sid, s in self.sandboxes.items() if s.proc.returncode is None}
+
     async def discover(self) -> list[RuntimeSandbox]:
         return [s.runtime for s in self.sandboxes.values() if s.proc.returncode is None]
 

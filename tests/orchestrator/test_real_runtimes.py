@@ -20,6 +20,7 @@ from corral.orchestrator.server import OrchestratorServer
 from corral.orchestrator.settings import OrchestratorSettings
 from corral.orchestrator.templates import StaticTemplates
 from corral.orchestrator.wire import Sandbox
+from corral.runtime.host import run
 from tests.orchestrator.conftest import eventually
 from tests.runtime.drivers import RUNTIMES, make_driver, require_runtime
 from tests.sdk import async_sdk_sandbox
@@ -135,6 +136,19 @@ async def test_pause_resume_keeps_memory(node: RealNode) -> None:
     first = int((await sdk(resumed).commands.run("cat /tmp/n")).stdout)
     await asyncio.sleep(0.3)
     assert int((await sdk(resumed).commands.run("cat /tmp/n")).stdout) > first
+
+
+async def test_a_sandbox_that_dies_is_noticed_and_cleaned(node: RealNode) -> None:
+    client = await node.start(pool_size=0, liveness_interval=0.5)
+    sandbox = await client.create("sbxdoomed0000000001", "base")
+    assert node.server is not None
+    node_ = node.server.node
+    runtime_id = node_.registry.get(sandbox.sandbox_id).runtime_id  # type: ignore[union-attr]
+    # As if the host's OOM killer ended it: the runtime's own kill, behind the node's back.
+    runtime = node_.driver.runtime  # type: ignore[attr-defined]
+    await run(*runtime.argv("kill", runtime_id, "KILL"))
+    await eventually(lambda: _gone(client, sandbox.sandbox_id), within=30)
+    assert not any((node.data_dir / "sandboxes").iterdir())
 
 
 async def test_restarted_orchestrator_readopts(node: RealNode) -> None:

@@ -186,6 +186,20 @@ async def test_pause_and_resume(harness: Harness) -> None:
     assert result.stdout == "back\n"
 
 
+async def test_a_sandbox_that_dies_on_its_own_is_buried(harness: Harness) -> None:
+    client = await harness.start(liveness_interval=0.2)
+    doomed = await client.create("sbx-doomed", "base")
+    survivor = await client.create("sbx-survivor", "base")
+    runtime_id = harness.driver.runtime_id_at(doomed.address)
+    harness.driver.sandboxes[runtime_id].proc.kill()
+
+    async def buried() -> bool:
+        return [s.sandbox_id for s in await client.list()] == [survivor.sandbox_id]
+
+    await eventually(buried)
+    assert runtime_id in harness.driver.destroyed
+
+
 async def test_driver_failure_during_create_leaves_nothing(harness: Harness) -> None:
     client = await harness.start()
     harness.driver.fail_create = CommandFailed(["runsc", "create"], 1, "boom")

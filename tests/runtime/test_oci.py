@@ -12,10 +12,12 @@ import os
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from e2b import CommandExitException, SandboxException
 
@@ -181,6 +183,28 @@ def test_cannot_reach_host_services_or_other_sandboxes(
         assert sh(b, "true").exit_code == 0
     finally:
         server.close()
+
+
+def test_ports_the_code_opens_are_reachable_from_the_host(
+    host: Host, pair: tuple[RuntimeSandbox, RuntimeSandbox]
+) -> None:
+    a, _ = pair
+    sbx = sdk_sandbox(envd_url(a), sandbox_id=a.sandbox_id)
+    server = sbx.commands.run(
+        "cd /tmp && echo served > page.txt && python3 -m http.server 8123", background=True
+    )
+    try:
+        url = f"http://{a.address}:8123/page.txt"
+        for _ in range(100):
+            try:
+                response = httpx.get(url, timeout=1.0)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        assert response.status_code == 200
+        assert response.text == "served\n"
+    finally:
+        server.kill()
 
 
 def test_fork_bomb_hits_pids_limit(host: Host, pair: tuple[RuntimeSandbox, RuntimeSandbox]) -> None:

@@ -76,7 +76,14 @@ class Node:
             driver=driver, templates=templates, envd=self.envd, settings=settings
         )
         self.pool = self.launcher.pool
-        self.reaper = Reaper(self.registry, self.expire, settings.reaper_interval)
+        self.reaper = Reaper(
+            self.registry,
+            self.expire,
+            settings.reaper_interval,
+            alive=driver.alive,
+            bury=self.bury,
+            liveness_every=max(1, round(settings.liveness_interval / settings.reaper_interval)),
+        )
         self.started_at = utcnow()
         self._locks: dict[str, asyncio.Lock] = {}
         self._creating: set[str] = set()
@@ -234,6 +241,18 @@ class Node:
             if record is None or record.state != "running" or record.end_time > utcnow():
                 return
             await self._on_timeout(record)
+
+    async def bury(self, sandbox_id: str) -> None:
+        """The reaper's entry for a sandbox that died on its own: confirmed under the lock (a
+        pause or create may have been in flight), then its leftovers removed and it forgotten."""
+        async with self._locks.setdefault(sandbox_id, asyncio.Lock()):
+            record = self.registry.get(sandbox_id)
+            if record is None or record.state != "running":
+                return
+            if record.runtime_id in await self.driver.alive():
+                return
+            log.warning("sandbox died on its own", **_ids(record))
+            await self._kill(record)
 
     async def _on_timeout(self, record: SandboxRecord) -> None:
         """What the end of a sandbox's time does: kill it. `record.auto_pause` is kept for

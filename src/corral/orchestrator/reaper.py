@@ -3,6 +3,10 @@
 One sweep over the in-memory records per interval costs microseconds even with thousands of
 sandboxes, and needs no timer per sandbox to keep in step with `SetTimeout`, pauses and
 restarts: the end time in the record is the clock.
+
+Every `liveness_every` sweeps it also asks the driver which sandboxes still exist (one runtime
+call) and hands the running ones that vanished on their own to `bury`: a gVisor sandbox that
+the host's OOM killer ended, a container whose envd crashed.
 """
 
 from __future__ import annotations
@@ -19,13 +23,25 @@ log = logs.get("orchestrator.reaper")
 
 Expire = Callable[[str], Awaitable[None]]
 """Called with a sandbox id whose end time has passed; re-checks it under the sandbox's lock."""
+Alive = Callable[[], Awaitable[set[str]]]
+"""The runtime ids of sandboxes that still exist on the host."""
 
 
 class Reaper:
-    def __init__(self, registry: Registry, expire: Expire, interval: float) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        expire: Expire,
+        interval: float,
+        *,
+        alive: Alive | None = None,
+        bury: Expire | None = None,
+        liveness_every: int = 5,
+    ) -> None:
         self.registry = registry
         self.expire = expire
         self.interval = interval
+        self.alive, self.bury, self.liveness_every = alive, bury, liveness_every
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -48,10 +64,31 @@ class Reaper:
                 log.error("expiring sandbox failed", sandbox_id=sandbox_id, error=str(result))
         return due
 
+    async def find_dead(self) -> list[str]:
+        """Bury every running sandbox whose processes are gone; returns their ids."""
+        if self.alive is None or self.bury is None:
+            return []
+        alive = await self.alive()
+        dead = [
+            r.sandbox_id
+            for r in self.registry
+            if r.state == "running" and r.runtime_id not in alive
+        ]
+        for sandbox_id in dead:
+            try:
+                await self.bury(sandbox_id)
+            except Exception as exc:
+                log.error("burying sandbox failed", sandbox_id=sandbox_id, error=str(exc))
+        return dead
+
     async def _run(self) -> None:
+        sweeps = 0
         while True:
             await asyncio.sleep(self.interval)
+            sweeps += 1
             try:
                 await self.sweep()
+                if sweeps % self.liveness_every == 0:
+                    await self.find_dead()
             except Exception:
                 log.exception("reaper sweep failed")

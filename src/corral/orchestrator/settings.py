@@ -67,6 +67,8 @@ class OrchestratorSettings(BaseSettings):
     health_poll_interval: float = Field(default=0.005, gt=0)
     reaper_interval: float = Field(default=1.0, gt=0)
     """Seconds between sweeps for sandboxes past their end time."""
+    liveness_interval: float = Field(default=5.0, gt=0)
+    """Seconds between checks for sandboxes that died on their own (one runtime `list`)."""
     shutdown_grace: float = Field(default=10.0, ge=0)
 
     @model_validator(mode="after")

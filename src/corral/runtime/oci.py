@@ -208,6 +208,13 @@ class OciDriver:
             disk_limit_bytes=disk_total,
         )
 
+    async def alive(self) -> set[str]:
+        states = await self.runtime.list_states()
+        alive = {sid for sid, status in states.items() if status in ("running", "paused")}
+        # A checkpointed gVisor has no container, only its image and record.
+        alive |= {p.parent.name for p in self.sandboxes_dir.glob("*/checkpoint")}
+        return alive
+
     async def discover(self) -> list[RuntimeSandbox]:
         """Sandboxes whose record, root filesystem and container are all still there."""
         found = []

@@ -72,12 +72,16 @@ class OciRuntime:
         status: str = json.loads(out).get("status", "")
         return status or None
 
-    async def list_ids(self) -> set[str]:
+    async def list_states(self) -> dict[str, str]:
+        """Every container the runtime knows under its root, with its status."""
         try:
             out = await run(*self.argv("list", "--format", "json"))
         except CommandFailed:
-            return set()
-        return {c["id"] for c in json.loads(out or "[]") or []}
+            return {}
+        return {c["id"]: c.get("status", "") for c in json.loads(out or "[]") or []}
+
+    async def list_ids(self) -> set[str]:
+        return set(await self.list_states())
 
     async def pause(self, sandbox_id: str, image_dir: Path) -> None:
         await run(*self.argv("pause", sandbox_id))

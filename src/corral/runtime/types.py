@@ -125,6 +125,11 @@ class Driver(Protocol):
 
     async def stats(self, sandbox_id: str) -> SandboxStats: ...
 
+    async def alive(self) -> set[str]:
+        """Ids of the sandboxes whose processes still exist (running, frozen or checkpointed):
+        one cheap look, for noticing sandboxes that died on their own (an OOM-killed gVisor)."""
+        ...
+
     async def discover(self) -> list[RuntimeSandbox]:
         """The sandboxes this driver finds on the host: how a restarted orchestrator re-adopts."""
         ...
