@@ -119,37 +119,100 @@ def instance_cpu_s(instance: str) -> float:
     return _read_int(_cgroup_dir("cpuacct", instance) / "cpuacct.usage") / 1e9
 
 
+def process_cpu() -> dict[int, tuple[str, int, float]]:
+    """pid → (name, parent pid, CPU seconds so far) of every process."""
+    hz = os.sysconf("SC_CLK_TCK")
+    found = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        found[int(pid)] = (name, int(fields[1]), (int(fields[11]) + int(fields[12])) / hz)
+    return found
+
+
+def kernel_threads_cpu_s(processes: dict[int, tuple[str, int, float]]) -> float:
+    """CPU seconds of every kernel thread (kworkers doing netns cleanup, loop and ext4 I/O)."""
+    return sum(cpu for pid, (_, ppid, cpu) in processes.items() if pid == 2 or ppid == 2)
+
+
+def own_pids() -> set[int]:
+    """This process and its ancestors."""
+    pids, pid = set(), os.getpid()
+    while pid > 1:
+        pids.add(pid)
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        pid = int(stat[stat.rindex(")") + 2 :].split()[1])
+    return pids
+
+
+def top_others(
+    start: dict[int, tuple[str, int, float]],
+    end: dict[int, tuple[str, int, float]],
+    instance: str,
+) -> list[str]:
+    """The processes not ours (nor our sandboxes') that used the most CPU between two looks."""
+    used, ours = [], own_pids()
+    for pid, (name, ppid, cpu) in end.items():
+        if pid in ours or pid == 2 or ppid == 2:
+            continue
+        if f"/{instance}/" in "".join(_lines(Path(f"/proc/{pid}/cgroup"))):
+            continue
+        delta = cpu - start[pid][2] if pid in start else cpu  # new ones: all of it
+        if delta >= 0.1:
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                cmd = name
+            used.append((delta, f"{pid} {cmd[:60].strip() or name}: {delta:.1f} s"))
+    return [text for _, text in sorted(used, reverse=True)[:4]]
+
+
 @dataclass
 class CpuSample:
-    """Machine-wide busy CPU seconds, and the share of it that is this benchmark's own."""
+    """Busy CPU seconds: the machine's, this benchmark's own, and the kernel threads'."""
 
     machine: float
     ours: float
+    kernel: float
+    processes: dict[int, tuple[str, int, float]]
 
     @classmethod
     def take(cls, instance: str) -> CpuSample:
         fields = [int(v) for v in _lines(Path("/proc/stat"))[0].split()[1:]]
-        user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+        user, nice, system = fields[:3]
         hz = os.sysconf("SC_CLK_TCK")
-        machine = (user + nice + system + irq + softirq + steal) / hz
         me = resource.getrusage(resource.RUSAGE_SELF)
         kids = resource.getrusage(resource.RUSAGE_CHILDREN)
         ours = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
-        return cls(machine, ours + instance_cpu_s(instance))
+        processes = process_cpu()
+        return cls(
+            (user + nice + system) / hz,
+            ours + instance_cpu_s(instance),
+            kernel_threads_cpu_s(processes),
+            processes,
+        )
 
 
-def cpu_window(start: CpuSample, end: CpuSample, wall_s: float) -> dict[str, float]:
-    """Cores used during a window: by us (process, waited children, sandboxes) and by others.
+def cpu_window(start: CpuSample, end: CpuSample, wall_s: float, instance: str) -> dict[str, object]:
+    """Cores used during a window: by us (process, waited children, sandboxes), by kernel
+    threads (much of it on our behalf: netns cleanup, loop devices) and by everything else.
 
-    "others" also holds kernel threads working for us (loop devices, ext4, network), so it is
-    never zero; a large value means another job shared the two cores.
+    "others" is what is left of the machine's user+system time: mostly another job sharing the
+    two cores, plus a little accounting slack (a few hundredths of a core when alone).
     """
-    machine = end.machine - start.machine
-    ours = end.ours - start.ours
     wall = max(wall_s, 1e-9)
+    ours = end.ours - start.ours
+    kernel = end.kernel - start.kernel
+    others = end.machine - start.machine - ours - kernel
     return {
         "wall_s": round(wall_s, 2),
-        "cores_busy": round(machine / wall, 2),
+        "cores_busy": round((end.machine - start.machine) / wall, 2),
         "cores_ours": round(ours / wall, 2),
-        "cores_others": round(max(machine - ours, 0.0) / wall, 2),
+        "cores_kernel_threads": round(kernel / wall, 2),
+        "cores_others": round(max(others, 0.0) / wall, 2),
+        "top_others": top_others(start.processes, end.processes, instance),
     }

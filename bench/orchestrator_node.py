@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import shutil
-import subprocess
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterator
@@ -39,7 +36,6 @@ INSTANCE = "corral-bench"
 NETNS_PREFIX = "corralbench-"
 IFNAME_PREFIX = "crb"
 SECRET = "orchestrator-bench-secret-0123"
-CGROUP = Path("/sys/fs/cgroup")
 
 
 def bench_networks() -> SandboxNetworks:
@@ -93,6 +89,14 @@ class _TimedRootDisk(RootDisk):
             if _disk_timings is not None:
                 _disk_timings.add("disk_create", started)
 
+    async def destroy(self) -> None:
+        started = time.perf_counter()
+        try:
+            await super().destroy()
+        finally:
+            if _disk_timings is not None:
+                _disk_timings.add("disk_destroy", started)
+
 
 @contextlib.contextmanager
 def timed_root_disks(timings: Timings) -> Iterator[None]:
@@ -100,11 +104,11 @@ def timed_root_disks(timings: Timings) -> Iterator[None]:
     it runs alongside the network inside `create`, where no instance can be wrapped."""
     global _disk_timings
     _disk_timings = timings
-    oci.RootDisk = _TimedRootDisk  # type: ignore[misc]
+    setattr(oci, "RootDisk", _TimedRootDisk)  # noqa: B010
     try:
         yield
     finally:
-        oci.RootDisk = RootDisk  # type: ignore[misc]
+        setattr(oci, "RootDisk", RootDisk)  # noqa: B010
         _disk_timings = None
 
 
@@ -121,17 +125,21 @@ class TimedDriver(OciDriver):
             instance=INSTANCE,
         )
         self.timings = Timings()
-        self.creates_started = 0
+        self.created_at: dict[str, float] = {}
+        """Runtime id → `perf_counter()` when its create returned (pool hit or cold start?)."""
         self.timings.wrap(self.runtime, "start", "runtime_start")
         self.timings.wrap(self.networks, "create", "network_create")
+        self.timings.wrap(self.runtime, "delete", "runtime_delete")
+        self.timings.wrap(self.networks, "destroy", "network_destroy")
+        self.timings.wrap(self, "alive", "alive_list")  # the reaper's liveness look
 
     async def create(self, spec: SandboxSpec) -> RuntimeSandbox:
-        self.creates_started += 1
         started = time.perf_counter()
         try:
             return await super().create(spec)
         finally:
             self.timings.add("driver_create", started)
+            self.created_at[spec.sandbox_id] = time.perf_counter()
 
     async def destroy(self, sandbox_id: str) -> None:
         started = time.perf_counter()
@@ -164,6 +172,7 @@ class BenchNode:
         server = OrchestratorServer(settings, self.driver, StaticTemplates({"base": self.rootfs}))
         self.driver.timings.wrap(server.node.envd, "wait_healthy", "envd_wait")
         self.driver.timings.wrap(server.node.envd, "init", "envd_init")
+        self.driver.timings.wrap(server.node.registry, "put", "registry_put")
         self.server = server
         port = await server.start()
         self._client = OrchestratorClient(f"127.0.0.1:{port}", SECRET)
@@ -213,84 +222,3 @@ class BenchNode:
             if self.server is not None:
                 await self.server.stop()
             self.server = self._client = None
-
-
-def _ls(path: Path) -> list[str]:
-    try:
-        return sorted(os.listdir(path))
-    except OSError:
-        return []
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text()
-    except OSError:
-        return ""
-
-
-def _cgroup_parents() -> list[Path]:
-    """The instance's cgroup parent in every hierarchy (one on cgroup v2)."""
-    if (CGROUP / "cgroup.controllers").exists():
-        return [CGROUP / INSTANCE]
-    return [CGROUP / c / INSTANCE for c in _ls(CGROUP) if (CGROUP / c / INSTANCE).is_dir()]
-
-
-def leftovers() -> dict[str, list[str]]:
-    """Whatever of the benchmark's is still on the host (empty when all is clean)."""
-    data = str(DATA_DIR)
-    procs = []
-    for pid in filter(str.isdigit, _ls(Path("/proc"))):
-        with contextlib.suppress(OSError):
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            if data in cmdline or str(RUN_DIR) in cmdline:
-                procs.append(f"{pid} {cmdline[:80]}")
-    found = {
-        "netns": [n for n in _ls(Path("/run/netns")) if n.startswith(NETNS_PREFIX)],
-        "links": [n for n in _ls(Path("/sys/class/net")) if n.startswith(IFNAME_PREFIX)],
-        "mounts": [
-            line.split()[4] for line in _read(Path("/proc/self/mountinfo")).splitlines()
-            if data in line
-        ],
-        "cgroups": [
-            str(parent / d) for parent in _cgroup_parents() for d in _ls(parent)
-            if (parent / d).is_dir()
-        ],
-        "loop_devices": [
-            dev for dev in _ls(Path("/sys/block"))
-            if dev.startswith("loop") and data in _read(Path(f"/sys/block/{dev}/loop/backing_file"))
-        ],
-        "processes": procs,
-        "runtime_state": [
-            f"{state}/{entry}"
-            for state in ("crun", "runsc", "raw-crun", "raw-runsc")
-            for entry in _ls(RUN_DIR / state)
-            if not entry.endswith(".lock")
-        ],
-    }
-    return {key: value for key, value in found.items() if value}
-
-
-async def purge(runtimes: list[str], envd_dir: Path) -> None:
-    """Remove every sandbox, network, cgroup, mount and file the benchmark may have left."""
-    for runtime in runtimes:
-        await TimedDriver(runtime, envd_dir).cleanup_orphans(set())
-        state = RUN_DIR / f"raw-{runtime}"
-        if state.exists():
-            listed = subprocess.run(
-                [runtime, "--root", str(state), "list", "-q"], capture_output=True, text=True
-            )
-            for container in listed.stdout.split():
-                subprocess.run(
-                    [runtime, "--root", str(state), "delete", "--force", container],
-                    capture_output=True,
-                )
-    await bench_networks().teardown()
-    for parent in _cgroup_parents():
-        for child in _ls(parent):
-            with contextlib.suppress(OSError):
-                (parent / child).rmdir()
-        with contextlib.suppress(OSError):
-            parent.rmdir()
-    shutil.rmtree(DATA_DIR, ignore_errors=True)
-    shutil.rmtree(RUN_DIR, ignore_errors=True)

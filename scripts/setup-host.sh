@@ -16,6 +16,8 @@ PACKAGES=(
   ca-certificates
   sudo
   python3-venv
+  postgresql      # control plane database for clusters (tests run the API on it and on SQLite)
+  redis-server    # routing catalog and rate limits shared between processes
 )
 BACKPORTS_PACKAGES=(runsc)  # gVisor: only bookworm-backports has a recent build
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -14,6 +15,17 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+def _register_subcommands() -> None:
+    """The team and key commands (they load the database layer; envd never builds this CLI)."""
+    from corral.cli.keys import keys_app, team_app
+
+    app.add_typer(team_app, name="team")
+    app.add_typer(keys_app, name="keys")
+
+
+_register_subcommands()
 
 
 @app.command()
@@ -62,3 +74,63 @@ def orchestrator(
     from corral.orchestrator.main import run
 
     raise typer.Exit(run(log_level, host=host, port=port, dev=dev))
+
+
+@app.command()
+def up(
+    api_port: Annotated[int, typer.Option(help="Control plane API port.")] = 3000,
+    proxy_port: Annotated[int, typer.Option(help="Sandbox proxy port.")] = 3002,
+    orchestrator_port: Annotated[int, typer.Option(help="Orchestrator gRPC port.")] = 5008,
+    data_dir: Annotated[
+        Path, typer.Option(help="Where all state lives.", envvar="CORRAL_DATA_DIR")
+    ] = Path("/var/lib/corral"),
+    runtime: Annotated[str, typer.Option(help="runsc (gVisor, secure) or crun (fast).")] = "runsc",
+    pool_size: Annotated[int, typer.Option(help="Warm sandboxes kept per template.")] = 2,
+    host: Annotated[str, typer.Option(help="Address the API and proxy bind.")] = "127.0.0.1",
+    domain: Annotated[str | None, typer.Option(help="Domain for {port}-{id}.{domain}.")] = None,
+    instance: Annotated[
+        str, typer.Option(help="Name of this platform's host resources (netns, nft table).")
+    ] = "corral",
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "warning",
+) -> None:
+    """Run the whole platform on this machine: orchestrator, API and proxy, embedded defaults.
+
+    Prints the E2B_API_KEY, E2B_API_URL and E2B_SANDBOX_URL to export for the E2B SDK.
+    """
+    if runtime not in ("runsc", "crun"):
+        raise typer.BadParameter("runtime must be runsc or crun")
+    from corral.up import UpOptions, main
+
+    options = UpOptions(
+        data_dir=data_dir,
+        api_port=api_port,
+        proxy_port=proxy_port,
+        orchestrator_port=orchestrator_port,
+        runtime=runtime,
+        pool_size=pool_size,
+        host=host,
+        domain=domain,
+        instance=instance,
+    )
+    raise typer.Exit(main(options, log_level))
+
+
+@app.command()
+def proxy(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default 3002).")] = None,
+    domain: Annotated[
+        str | None, typer.Option(help="Sandbox domain, for {port}-{id}.{domain} hosts.")
+    ] = None,
+    catalog_url: Annotated[
+        str | None, typer.Option("--catalog", help="Routing catalog: redis://host:6379/0.")
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Run the sandbox proxy: routes the SDK's envd and Jupyter traffic to sandboxes.
+
+    Configured by CORRAL_PROXY_* variables (CATALOG_URL, DOMAIN, TLS_CERT, TLS_KEY, SERVER, ...).
+    """
+    from corral.proxy.main import run
+
+    raise typer.Exit(run(log_level, host=host, port=port, domain=domain, catalog_url=catalog_url))

@@ -18,7 +18,13 @@ from google.protobuf.empty_pb2 import Empty
 from corral.orchestrator.auth import bearer_metadata
 from corral.orchestrator.errors import ERROR_KEY, error_for
 from corral.orchestrator.gen import orchestrator_pb2 as pb
-from corral.orchestrator.wire import NodeInfo, Sandbox, state_number, timestamp
+from corral.orchestrator.wire import (
+    NodeInfo,
+    Sandbox,
+    SandboxMetrics,
+    state_number,
+    timestamp,
+)
 from corral.runtime.types import SandboxState
 
 _Req = TypeVar("_Req")
@@ -60,6 +66,9 @@ class OrchestratorClient:
         self._pause = unary(f"{s}/Pause", pb.SandboxRef.SerializeToString, pb.Sandbox.FromString)
         self._resume = unary(
             f"{s}/Resume", pb.ResumeRequest.SerializeToString, pb.Sandbox.FromString
+        )
+        self._metrics = unary(
+            f"{s}/Metrics", pb.SandboxRef.SerializeToString, pb.SandboxMetrics.FromString
         )
         self._info = unary(f"{NODE_SERVICE}/Info", Empty.SerializeToString, pb.NodeInfo.FromString)
 
@@ -172,6 +181,11 @@ class OrchestratorClient:
         request = pb.ResumeRequest(sandbox_id=sandbox_id)
         _set_lifetime(request, timeout_seconds, end_time)
         return Sandbox.from_message(await self._call(self._resume, request, self.create_timeout))
+
+    async def metrics(self, sandbox_id: str) -> SandboxMetrics:
+        return SandboxMetrics.from_message(
+            await self._call(self._metrics, pb.SandboxRef(sandbox_id=sandbox_id))
+        )
 
     async def info(self) -> NodeInfo:
         return NodeInfo.from_message(await self._call(self._info, Empty()))

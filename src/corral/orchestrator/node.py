@@ -38,10 +38,16 @@ from corral.orchestrator.reaper import Reaper
 from corral.orchestrator.registry import Registry
 from corral.orchestrator.settings import OrchestratorSettings
 from corral.orchestrator.templates import TemplateCatalog
+from corral.orchestrator.wire import SandboxMetrics
 from corral.runtime.errors import DriverError
 from corral.runtime.types import Driver, Resources, SandboxState
 
 log = logs.get("orchestrator.node")
+
+CPU_SAMPLE_SECONDS = 0.1
+"""A first metrics call measures CPU over this long."""
+CPU_SAMPLE_MAX_AGE = 60.0
+"""Older samples are not used: a long average says little about now."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,7 @@ class Node:
         self.started_at = utcnow()
         self._locks: dict[str, asyncio.Lock] = {}
         self._creating: set[str] = set()
+        self._cpu_samples: dict[str, tuple[float, int]] = {}
 
     @property
     def default_resources(self) -> Resources:
@@ -234,6 +241,34 @@ class Node:
             log.info("sandbox resumed", **_ids(record))
             return record
 
+    async def metrics(self, sandbox_id: str) -> SandboxMetrics:
+        """Resource use now. CPU is averaged since this sandbox's previous sample; without a
+        recent one, over a short fresh sample."""
+        record = self.get(sandbox_id)
+        if record.state != "running":
+            raise StateConflict(f"sandbox {sandbox_id} is {record.state}: no metrics")
+        stats = await self.driver.stats(record.runtime_id)
+        now = time.monotonic()
+        previous = self._cpu_samples.get(sandbox_id)
+        if previous is None or now - previous[0] > CPU_SAMPLE_MAX_AGE:
+            await asyncio.sleep(CPU_SAMPLE_SECONDS)
+            previous = (now, stats.cpu_usage_ns)
+            stats = await self.driver.stats(record.runtime_id)
+            now = time.monotonic()
+        self._cpu_samples[sandbox_id] = (now, stats.cpu_usage_ns)
+        elapsed_ns = max(now - previous[0], 1e-6) * 1e9
+        vcpu = max(record.resources.vcpu, 1)
+        used = max(stats.cpu_usage_ns - previous[1], 0) / (elapsed_ns * vcpu) * 100
+        return SandboxMetrics(
+            timestamp=utcnow(),
+            cpu_count=vcpu,
+            cpu_used_pct=round(min(used, 100.0), 2),
+            mem_used=stats.memory_bytes,
+            mem_total=stats.memory_limit_bytes,
+            disk_used=stats.disk_used_bytes,
+            disk_total=stats.disk_limit_bytes,
+        )
+
     async def expire(self, sandbox_id: str) -> None:
         """The reaper's entry: act on a timeout that is still due once the lock is held."""
         async with self._locks.setdefault(sandbox_id, asyncio.Lock()):
@@ -261,6 +296,7 @@ class Node:
         await self._kill(record)
 
     async def _kill(self, record: SandboxRecord) -> None:
+        self._cpu_samples.pop(record.sandbox_id, None)
         await self.driver.destroy(record.runtime_id)
         await self.registry.remove(record.sandbox_id)
         self._locks.pop(record.sandbox_id, None)

@@ -85,6 +85,10 @@ class SandboxService:
         end_time = wire.end_time_of(request, self.node.settings.default_timeout)
         return wire.sandbox_message(await self.node.resume(request.sandbox_id, end_time))
 
+    @_mapped
+    async def Metrics(self, request: pb.SandboxRef, context: Context) -> pb.SandboxMetrics:
+        return wire.metrics_message(await self.node.metrics(request.sandbox_id))
+
     def _params(self, request: pb.CreateRequest) -> CreateParams:
         settings = self.node.settings
         if not request.template_id:

@@ -41,7 +41,13 @@ class OrchestratorSettings(BaseSettings):
     )
     """The host's Corral directory; sandbox records live in `<data_dir>/orchestrator/`."""
     runtime: RuntimeName = "runsc"
-
+    instance: str = Field(default="corral", pattern=r"^[a-z][a-z0-9-]{0,15}$")
+    """Names everything this orchestrator makes on the host (nft table, netns prefix, runtime
+    state, cgroup parent), so two instances (a test run beside a real one) never collide."""
+    address_pool: str = "10.254.0.0/16"
+    """Sandbox addresses, a /30 per sandbox; must not overlap a network the host uses."""
+    ifname_prefix: str = Field(default="crl", pattern=r"^[a-z]{2,5}$")
+    """Host-side veth names: `<prefix><slot>`; distinct per instance on one host."""
     templates: dict[str, Path] = Field(default_factory=dict)
     """Template id → root filesystem (JSON in the environment). `base` defaults to the base
     rootfs that `corral.runtime.rootfs` builds, when not given here."""

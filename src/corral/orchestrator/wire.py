@@ -172,3 +172,40 @@ class NodeInfo:
                 for p in m.pools
             ],
         )
+
+
+@dataclass(frozen=True)
+class SandboxMetrics:
+    """A sandbox's resource use at one moment, as E2B's `SandboxMetric` reports it."""
+
+    timestamp: datetime
+    cpu_count: int
+    cpu_used_pct: float
+    mem_used: int
+    mem_total: int
+    disk_used: int
+    disk_total: int
+
+    @classmethod
+    def from_message(cls, m: pb.SandboxMetrics) -> SandboxMetrics:
+        return cls(
+            timestamp=moment(m.timestamp),
+            cpu_count=m.cpu_count,
+            cpu_used_pct=m.cpu_used_pct,
+            mem_used=m.mem_used,
+            mem_total=m.mem_total,
+            disk_used=m.disk_used,
+            disk_total=m.disk_total,
+        )
+
+
+def metrics_message(m: SandboxMetrics) -> pb.SandboxMetrics:
+    return pb.SandboxMetrics(
+        timestamp=timestamp(m.timestamp),
+        cpu_count=m.cpu_count,
+        cpu_used_pct=m.cpu_used_pct,
+        mem_used=m.mem_used,
+        mem_total=m.mem_total,
+        disk_used=m.disk_used,
+        disk_total=m.disk_total,
+    )

@@ -6,6 +6,7 @@ so that the orchestrator itself (and its tests, with a fake driver) never loads 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from corral.orchestrator.settings import OrchestratorSettings
@@ -23,7 +24,13 @@ async def build_oci_driver(settings: OrchestratorSettings) -> tuple[Driver, Temp
     from corral.runtime.oci import OciDriver
     from corral.runtime.rootfs import ensure_base_rootfs
 
-    networks = SandboxNetworks()
+    networks = SandboxNetworks(
+        pool=settings.address_pool,
+        state_dir=Path("/run") / settings.instance / "network",
+        ifname_prefix=settings.ifname_prefix,
+        netns_prefix=f"{settings.instance}-",
+        table=settings.instance.replace("-", "_"),
+    )
     await networks.setup()
     driver = OciDriver(
         runtime=settings.runtime,
@@ -31,6 +38,7 @@ async def build_oci_driver(settings: OrchestratorSettings) -> tuple[Driver, Temp
         networks=networks,
         envd_dir=await ensure_envd_dist(settings.data_dir / "envd"),
         envd_argv=envd_command(),
+        instance=settings.instance,
     )
     templates = dict(settings.templates)
     templates["base"] = await ensure_base_rootfs(

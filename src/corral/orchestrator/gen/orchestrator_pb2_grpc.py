@@ -70,6 +70,11 @@ class SandboxServiceStub:
                 request_serializer=corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.ResumeRequest.SerializeToString,
                 response_deserializer=corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.Sandbox.FromString,
                 _registered_method=True)
+        self.Metrics = channel.unary_unary(
+                '/corral.orchestrator.v1.SandboxService/Metrics',
+                request_serializer=corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.SandboxRef.SerializeToString,
+                response_deserializer=corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.SandboxMetrics.FromString,
+                _registered_method=True)
 
 
 class SandboxServiceServicer:
@@ -125,6 +130,13 @@ class SandboxServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Metrics(self, request, context):
+        """Resource use now: CPU since the previous call (or over a short sample), memory, disk.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SandboxServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -162,6 +174,11 @@ def add_SandboxServiceServicer_to_server(servicer, server):
                     servicer.Resume,
                     request_deserializer=corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.ResumeRequest.FromString,
                     response_serializer=corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.Sandbox.SerializeToString,
+            ),
+            'Metrics': grpc.unary_unary_rpc_method_handler(
+                    servicer.Metrics,
+                    request_deserializer=corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.SandboxRef.FromString,
+                    response_serializer=corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.SandboxMetrics.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -353,6 +370,33 @@ class SandboxService:
             '/corral.orchestrator.v1.SandboxService/Resume',
             corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.ResumeRequest.SerializeToString,
             corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.Sandbox.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Metrics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/corral.orchestrator.v1.SandboxService/Metrics',
+            corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.SandboxRef.SerializeToString,
+            corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.SandboxMetrics.FromString,
             options,
             channel_credentials,
             insecure,

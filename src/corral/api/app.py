@@ -1,0 +1,120 @@
+"""The control plane's FastAPI application and what it owns for its lifetime.
+
+On start it migrates the database, opens the node clients and republishes every sandbox the
+nodes report into the routing catalog: a restarted API (or a fresh in-memory catalog) routes to
+everything that kept running. `corral up` passes its own catalog so the proxy in the same
+process reads what this API writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from corral import __version__, logs
+from corral.api import errors
+from corral.api.context import ApiContext
+from corral.api.db.database import Database
+from corral.api.db.store import Store
+from corral.api.nodes import NodeDirectory, Placement, StaticNodes
+from corral.api.routes import health, lifecycle, metrics, sandboxes, teams, templates
+from corral.api.settings import ApiSettings
+from corral.catalog.types import Route, RoutingCatalog
+from corral.catalog.url import open_catalog
+
+log = logs.get("api")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+ASGIApp = Callable[
+    [Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]],
+    Awaitable[None],
+]
+
+
+async def republish(ctx: ApiContext) -> int:
+    """Put every sandbox the nodes report into the catalog; returns how many."""
+    count = 0
+    for node in ctx.nodes.nodes():
+        try:
+            found = await node.client.list()
+        except Exception as exc:
+            log.warning("node not reachable at start", node=node.id, error=str(exc))
+            continue
+        for sandbox in found:
+            await ctx.catalog.put(
+                Route(sandbox.sandbox_id, sandbox.address, node.id, sandbox.state)
+            )
+            count += 1
+    return count
+
+
+def create_app(
+    settings: ApiSettings | None = None,
+    *,
+    catalog: RoutingCatalog | None = None,
+    nodes: NodeDirectory | None = None,
+) -> FastAPI:
+    settings = settings or ApiSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = Database(settings.database)
+        await database.upgrade()
+        directory = nodes or StaticNodes(settings)
+        ctx = ApiContext(
+            settings=settings,
+            database=database,
+            store=Store(database),
+            nodes=directory,
+            catalog=catalog if catalog is not None else open_catalog(settings.catalog_url),
+            placement=Placement(directory),
+        )
+        app.state.ctx = ctx
+        routes = await republish(ctx)
+        log.info("api ready", nodes=len(directory.nodes()), routes=routes)
+        try:
+            yield
+        finally:
+            if nodes is None:
+                await directory.close()
+            if catalog is None:
+                await ctx.catalog.close()
+            await database.dispose()
+
+    app = FastAPI(
+        title="Corral API",
+        version=__version__,
+        description="E2B-compatible control plane: sandboxes, templates, teams and API keys.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    # metrics first: `/sandboxes/metrics` must not be taken for a sandbox id.
+    for module in (health, metrics, sandboxes, lifecycle, templates, teams):
+        app.include_router(module.router)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app
+
+
+class BodyLimit:
+    """Refuses bodies over `max_bytes` with a 413 in E2B's shape, before anything reads them."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(
+        self,
+        scope: Scope,
+        receive: Callable[[], Awaitable[Message]],
+        send: Callable[[Message], Awaitable[None]],
+    ) -> None:
+        if scope["type"] == "http":
+            length = dict(scope.get("headers") or []).get(b"content-length")
+            if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+                response = errors.body(413, f"request body larger than {self.max_bytes} bytes")
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

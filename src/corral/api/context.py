@@ -1,0 +1,45 @@
+"""Everything a request handler may need, built once per API process (see `app.py`)."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+
+from corral.api.db.database import Database
+from corral.api.db.records import TeamRecord
+from corral.api.db.store import Store
+from corral.api.nodes import NodeDirectory, Placement
+from corral.api.ratelimit import RateLimiter
+from corral.api.settings import ApiSettings
+from corral.catalog.types import RoutingCatalog
+
+
+@dataclass
+class ApiContext:
+    settings: ApiSettings
+    database: Database
+    store: Store
+    nodes: NodeDirectory
+    catalog: RoutingCatalog
+    placement: Placement
+    limiter: RateLimiter = field(default_factory=RateLimiter)
+    _keys: dict[str, tuple[TeamRecord, float]] = field(default_factory=dict)
+
+    async def team_for_key(self, raw_key: str) -> TeamRecord | None:
+        """The team an API key belongs to, cached briefly: it is checked on every request."""
+        digest = hashlib.sha256(raw_key.encode()).hexdigest()
+        cached = self._keys.get(digest)
+        now = time.monotonic()
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        team = await self.store.team_for_api_key(raw_key)
+        if team is None:
+            self._keys.pop(digest, None)
+            return None
+        self._keys[digest] = (team, now + self.settings.api_key_cache_seconds)
+        return team
+
+    def forget_keys(self) -> None:
+        """Drop cached keys (after a key is deleted, so it stops working at once)."""
+        self._keys.clear()

@@ -1,0 +1,103 @@
+"""Pause, connect and resume (wire protocol 2.1).
+
+Connect is what the SDK calls for `Sandbox.connect()`: 200 when the sandbox was running (its
+timeout is extended if asked), 201 when it had to be resumed first. Pausing a paused sandbox
+is a 409, which the SDK reports as `pause() == False`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from corral.api import sandboxes
+from corral.api.context import ApiContext
+from corral.api.db.records import TeamRecord
+from corral.api.deps import Ctx, Team
+from corral.api.errors import Conflict
+from corral.api.routes.sandboxes import ERRORS
+from corral.api.schemas import Connect, Pause, Resume, SandboxOut
+
+router = APIRouter(tags=["sandboxes"])
+
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    409: {"description": "Wrong state for this operation"},
+}
+
+
+@router.post("/sandboxes/{sandbox_id}/pause", status_code=204, responses=CONFLICT)
+async def pause(ctx: Ctx, team: Team, sandbox_id: str, body: Pause | None = None) -> Response:
+    """Freeze the sandbox with its memory and processes (filesystem-only pauses come later:
+    `memory: false` is served as a full pause, which keeps strictly more)."""
+    node, sandbox = await sandboxes.find(ctx, team, sandbox_id)
+    if sandbox.state == "paused":
+        raise Conflict(f"sandbox {sandbox_id} is already paused")
+    paused = await node.client.pause(sandbox_id)
+    await sandboxes.publish(ctx, node, paused)
+    await ctx.store.record_event(sandbox_id, team.id, "paused")
+    return Response(status_code=204)
+
+
+async def _connect(
+    ctx: ApiContext,
+    team: TeamRecord,
+    sandbox_id: str,
+    timeout_s: int | None,
+    response: Response,
+) -> SandboxOut:
+    node, sandbox = await sandboxes.find(ctx, team, sandbox_id)
+    seconds = ctx.settings.default_timeout if timeout_s is None else timeout_s
+    if sandbox.state == "running":
+        if timeout_s is not None:
+            wanted = datetime.now(UTC) + timedelta(seconds=seconds)
+            if wanted > sandbox.end_time:
+                sandbox = await node.client.set_timeout(sandbox_id, end_time=wanted)
+        response.status_code = 200
+        return sandboxes.out(ctx, node, sandbox)
+    resumed = await node.client.resume(sandbox_id, timeout_seconds=max(seconds, 1))
+    await sandboxes.publish(ctx, node, resumed)
+    await ctx.store.record_event(sandbox_id, team.id, "resumed")
+    response.status_code = 201
+    return sandboxes.out(ctx, node, resumed)
+
+
+@router.post(
+    "/v2/sandboxes/{sandbox_id}/connect",
+    response_model=SandboxOut,
+    responses={**ERRORS, 201: {"description": "Resumed", "model": SandboxOut}},
+)
+async def connect(
+    ctx: Ctx, team: Team, sandbox_id: str, response: Response, body: Connect | None = None
+) -> SandboxOut:
+    return await _connect(ctx, team, sandbox_id, body.timeout if body else None, response)
+
+
+@router.post(
+    "/sandboxes/{sandbox_id}/connect",
+    response_model=SandboxOut,
+    responses={**ERRORS, 201: {"description": "Resumed", "model": SandboxOut}},
+)
+async def connect_v1(
+    ctx: Ctx, team: Team, sandbox_id: str, response: Response, body: Connect | None = None
+) -> SandboxOut:
+    """Legacy connect (older SDKs)."""
+    return await _connect(ctx, team, sandbox_id, body.timeout if body else None, response)
+
+
+@router.post(
+    "/sandboxes/{sandbox_id}/resume",
+    status_code=201,
+    response_model=SandboxOut,
+    responses=CONFLICT,
+)
+async def resume(
+    ctx: Ctx, team: Team, sandbox_id: str, response: Response, body: Resume | None = None
+) -> SandboxOut:
+    """Legacy resume: 409 when the sandbox is already running."""
+    _, sandbox = await sandboxes.find(ctx, team, sandbox_id)
+    if sandbox.state == "running":
+        raise Conflict(f"sandbox {sandbox_id} is already running")
+    return await _connect(ctx, team, sandbox_id, body.timeout if body else None, response)

@@ -1,0 +1,78 @@
+"""Template reads (wire protocol 2.4): list, get, alias lookup, delete.
+
+Builds (`POST /v3/templates`, …) arrive with the templates issue; the default templates are
+registered by `corral up`.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from corral.api.db.records import TemplateRecord
+from corral.api.deps import Ctx, Team
+from corral.api.errors import Forbidden, NotFound
+from corral.api.routes.sandboxes import ERRORS
+from corral.api.schemas import TemplateAlias, TemplateOut
+
+router = APIRouter(tags=["templates"])
+
+
+def template_out(t: TemplateRecord) -> TemplateOut:
+    return TemplateOut(
+        template_id=t.id,
+        build_id=t.build_id,
+        cpu_count=t.vcpu,
+        memory_mb=t.memory_mb,
+        disk_size_mb=t.disk_mb,
+        public=t.public,
+        aliases=list(t.aliases),
+        names=list(t.aliases) or [t.id],
+        created_at=t.created_at,
+        updated_at=t.updated_at,
+        last_spawned_at=t.last_spawned_at,
+        spawn_count=t.spawn_count,
+        build_count=t.build_count,
+        envd_version=t.envd_version,
+    )
+
+
+@router.get("/templates", response_model=list[TemplateOut], responses=ERRORS)
+async def list_templates(ctx: Ctx, team: Team) -> list[TemplateOut]:
+    """The team's templates and the public ones."""
+    return [template_out(t) for t in await ctx.store.list_templates(team.id)]
+
+
+@router.get("/v2/templates", response_model=list[TemplateOut], responses=ERRORS)
+async def list_templates_v2(ctx: Ctx, team: Team) -> list[TemplateOut]:
+    return [template_out(t) for t in await ctx.store.list_templates(team.id)]
+
+
+@router.get("/templates/aliases/{alias}", response_model=TemplateAlias, responses=ERRORS)
+async def template_by_alias(ctx: Ctx, team: Team, alias: str) -> TemplateAlias:
+    """200 when the alias is the team's or public, 403 when another team owns it, else 404."""
+    owner = await ctx.store.alias_owner(alias)
+    if owner is None:
+        raise NotFound(f"template alias '{alias}' not found")
+    owner_team, public = owner
+    if owner_team not in (None, team.id) and not public:
+        raise Forbidden(f"template alias '{alias}' belongs to another team")
+    template = await ctx.store.resolve_template(team.id, alias)
+    if template is None:
+        raise NotFound(f"template alias '{alias}' not found")
+    return TemplateAlias(template_id=template.id, public=template.public)
+
+
+@router.get("/templates/{template_id}", response_model=TemplateOut, responses=ERRORS)
+async def get_template(ctx: Ctx, team: Team, template_id: str) -> TemplateOut:
+    template = await ctx.store.get_template(team.id, template_id)
+    if template is None:
+        raise NotFound(f"template '{template_id}' not found")
+    return template_out(template)
+
+
+@router.delete("/templates/{template_id}", status_code=204, responses=ERRORS)
+async def delete_template(ctx: Ctx, team: Team, template_id: str) -> Response:
+    """Only a team's own templates; public platform templates are not deletable here."""
+    if not await ctx.store.delete_template(team.id, template_id):
+        raise NotFound(f"template '{template_id}' not found")
+    return Response(status_code=204)

@@ -1,0 +1,169 @@
+"""Sandbox operations of the control plane, between the routes and the nodes.
+
+A team sees and touches only its own sandboxes: a sandbox of another team is reported exactly
+like an unknown one (404), so ids leak nothing. Running sandboxes live on the nodes (the source
+of truth); the routing catalog mirrors where each running one is reached, for the proxy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+from corral import logs
+from corral.api import ids
+from corral.api.context import ApiContext
+from corral.api.db.records import TeamRecord, TemplateRecord
+from corral.api.errors import BadRequest, NotFound, TooManyRequests
+from corral.api.nodes import Node, list_all, locate
+from corral.api.schemas import Lifecycle, ListedSandbox, NewSandbox, SandboxDetail, SandboxOut
+from corral.catalog.types import Route
+from corral.orchestrator.wire import Sandbox
+
+log = logs.get("api.sandboxes")
+
+_creating: Counter[str] = Counter()
+"""Creates in flight per team in this process: counted against the concurrency limit."""
+
+
+async def create(ctx: ApiContext, team: TeamRecord, body: NewSandbox) -> SandboxOut:
+    template = await ctx.store.resolve_template(team.id, body.template_id)
+    if template is None:
+        raise NotFound(f"template '{body.template_id}' not found")
+    _check_resources(team, template)
+    timeout = _timeout(ctx, team, body.timeout)
+    _creating[team.id] += 1
+    try:
+        running = [s for _, s in await list_all(ctx.nodes, team.id) if s.state == "running"]
+        if len(running) + _creating[team.id] - 1 >= team.max_concurrent_sandboxes:
+            raise TooManyRequests(
+                f"you have reached the maximum number of concurrent sandboxes "
+                f"({team.max_concurrent_sandboxes}) for your team"
+            )
+        node = await ctx.placement.pick()
+        token = ids.envd_access_token()
+        sandbox = await node.client.create(
+            ids.sandbox_id(),
+            template.id,
+            build_id=template.build_id,
+            team_id=team.id,
+            vcpu=template.vcpu,
+            memory_mb=template.memory_mb,
+            disk_mb=template.disk_mb,
+            env_vars=body.env_vars,
+            metadata=body.metadata,
+            timeout_seconds=timeout,
+            allow_internet_access=(
+                True if body.allow_internet_access is None else body.allow_internet_access
+            ),
+            envd_access_token=token,
+            auto_pause=body.auto_pause,
+        )
+    finally:
+        _creating[team.id] -= 1
+    await publish(ctx, node, sandbox)
+    await asyncio.gather(
+        ctx.store.record_spawn(template.id),
+        ctx.store.record_event(sandbox.sandbox_id, team.id, "created", {"node": node.id}),
+    )
+    log.info("sandbox created", sandbox_id=sandbox.sandbox_id, team=team.id, node=node.id)
+    return out(ctx, node, sandbox, template.id)
+
+
+def _check_resources(team: TeamRecord, template: TemplateRecord) -> None:
+    if template.vcpu > team.max_vcpu or template.memory_mb > team.max_memory_mb:
+        raise BadRequest(
+            f"template '{template.id}' needs {template.vcpu} vCPU and {template.memory_mb} MB;"
+            f" your team may use at most {team.max_vcpu} vCPU and {team.max_memory_mb} MB"
+        )
+
+
+def _timeout(ctx: ApiContext, team: TeamRecord, requested: int | None) -> int:
+    timeout = ctx.settings.default_timeout if requested is None else requested
+    if timeout > team.max_lifetime_s:
+        raise BadRequest(
+            f"timeout {timeout}s is longer than your team's maximum of {team.max_lifetime_s}s"
+        )
+    return max(timeout, 1)
+
+
+async def find(ctx: ApiContext, team: TeamRecord, sandbox_id: str) -> tuple[Node, Sandbox]:
+    route = await ctx.catalog.get(sandbox_id)
+    found = await locate(ctx.nodes, sandbox_id, route.node_id if route else None)
+    if found is None or found[1].team_id != team.id:
+        raise NotFound(f"sandbox {sandbox_id} not found")
+    return found
+
+
+async def publish(ctx: ApiContext, node: Node, sandbox: Sandbox) -> None:
+    """Tell the proxy where a sandbox is reached (or that it is paused)."""
+    await ctx.catalog.put(
+        Route(
+            sandbox_id=sandbox.sandbox_id,
+            address=sandbox.address,
+            node_id=node.id,
+            state=sandbox.state,
+        )
+    )
+
+
+async def set_timeout(ctx: ApiContext, team: TeamRecord, sandbox_id: str, seconds: int) -> None:
+    node, _ = await find(ctx, team, sandbox_id)
+    await node.client.set_timeout(sandbox_id, timeout_seconds=_timeout(ctx, team, seconds))
+
+
+async def refresh(ctx: ApiContext, team: TeamRecord, sandbox_id: str, seconds: int) -> None:
+    """Keep a sandbox alive `seconds` more from now, never shortening it (legacy refreshes)."""
+    node, sandbox = await find(ctx, team, sandbox_id)
+    wanted = datetime.now(UTC) + timedelta(seconds=seconds)
+    if wanted > sandbox.end_time:
+        await node.client.set_timeout(sandbox_id, end_time=wanted)
+
+
+async def kill(ctx: ApiContext, team: TeamRecord, sandbox_id: str) -> None:
+    node, _ = await find(ctx, team, sandbox_id)
+    await node.client.delete(sandbox_id)
+    await ctx.catalog.delete(sandbox_id)
+    await ctx.store.record_event(sandbox_id, team.id, "killed")
+
+
+def out(
+    ctx: ApiContext, node: Node, sandbox: Sandbox, template_id: str | None = None
+) -> SandboxOut:
+    return SandboxOut(
+        template_id=template_id or sandbox.template_id,
+        sandbox_id=sandbox.sandbox_id,
+        client_id=node.id,
+        envd_version=sandbox.envd_version,
+        envd_access_token=sandbox.envd_access_token,
+        domain=ctx.settings.domain,
+    )
+
+
+def listed(node: Node, sandbox: Sandbox) -> ListedSandbox:
+    return ListedSandbox(
+        template_id=sandbox.template_id,
+        sandbox_id=sandbox.sandbox_id,
+        client_id=node.id,
+        started_at=sandbox.start_time,
+        end_at=sandbox.end_time,
+        cpu_count=sandbox.vcpu,
+        memory_mb=sandbox.memory_mb,
+        disk_size_mb=sandbox.disk_mb,
+        state=sandbox.state,
+        envd_version=sandbox.envd_version,
+        metadata=sandbox.metadata,
+    )
+
+
+def detail(ctx: ApiContext, node: Node, sandbox: Sandbox) -> SandboxDetail:
+    return SandboxDetail(
+        **listed(node, sandbox).model_dump(),
+        envd_access_token=sandbox.envd_access_token,
+        allow_internet_access=sandbox.allow_internet_access,
+        domain=ctx.settings.domain,
+        # What happens at the end today: pause-on-timeout and auto-resume arrive with the
+        # pause issue, so a sandbox that asked for them is still reported as it will be treated.
+        lifecycle=Lifecycle(auto_resume=False, on_timeout="kill"),
+    )

@@ -1,0 +1,58 @@
+"""`corral api`'s settings, from `CORRAL_API_*` environment variables.
+
+Nodes are listed in configuration for now (`CORRAL_API_NODES='[{"id": "n1", "target":
+"127.0.0.1:5008"}]'`); discovery from Nomad/Consul or Kubernetes will fill the same list.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from corral.settings import DEFAULT_DATA_DIR
+
+
+class NodeConfig(BaseModel):
+    id: str
+    target: str
+    """host:port of the node's orchestrator gRPC server."""
+
+
+class ApiSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CORRAL_API_", extra="ignore", populate_by_name=True
+    )
+
+    host: str = "127.0.0.1"
+    port: int = 3000
+    data_dir: Path = Field(
+        default=DEFAULT_DATA_DIR,
+        validation_alias=AliasChoices("CORRAL_API_DATA_DIR", "CORRAL_DATA_DIR"),
+    )
+    database_url: str | None = None
+    """SQLAlchemy URL; default: SQLite at `<data_dir>/corral.db`."""
+    catalog_url: str = "memory"
+    """`memory` (one process) or `redis://host:port/db` (API and proxies apart)."""
+    nodes: list[NodeConfig] = Field(
+        default_factory=lambda: [NodeConfig(id="local", target="127.0.0.1:5008")]
+    )
+    orchestrator_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "CORRAL_API_ORCHESTRATOR_SECRET", "CORRAL_ORCHESTRATOR_SECRET"
+        ),
+    )
+    domain: str | None = None
+    """Returned to the SDK as the sandbox `domain` (for `{port}-{id}.{domain}` hosts)."""
+    default_timeout: int = 300
+    """Seconds a sandbox lives when the create request names none (E2B's default)."""
+    max_body_bytes: int = 1024 * 1024
+    """Largest JSON body accepted; the API takes no uploads."""
+    api_key_cache_seconds: float = 10.0
+    """How long a checked API key is trusted without asking the database again."""
+
+    @property
+    def database(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'corral.db'}"

@@ -1,0 +1,19 @@
+"""corral.proxy: E2B's client-proxy (port 3002), between the SDK and every sandbox's ports.
+
+The SDK sends each envd/Jupyter request either to `{port}-{sandboxID}.{domain}` or to one
+`E2B_SANDBOX_URL` with `E2b-Sandbox-Id`/`E2b-Sandbox-Port` headers; the proxy looks the sandbox
+up in the routing catalog and streams the request to `route.address:port` and the answer back.
+"""
+
+from corral.proxy.app import ProxyApp, WakePaused, build_proxy_app
+from corral.proxy.server import ProxyServer, serve_proxy
+from corral.proxy.settings import ProxySettings
+
+__all__ = [
+    "ProxyApp",
+    "ProxyServer",
+    "ProxySettings",
+    "WakePaused",
+    "build_proxy_app",
+    "serve_proxy",
+]

@@ -1,0 +1,218 @@
+"""`corral up`: the whole platform on one machine, in one process, with embedded defaults.
+
+Orchestrator (gRPC on loopback, with a generated secret), control plane API and client proxy
+run side by side on one event loop and share an in-memory routing catalog; the API still
+reaches the orchestrator only through its gRPC interface, as it would on another host. State
+lives under the data dir: the SQLite database, the orchestrator's records, images and disks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+from rich.console import Console
+
+from corral import logs
+from corral.api.settings import ApiSettings, NodeConfig
+from corral.orchestrator.settings import OrchestratorSettings
+
+console = Console(stderr=True)
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    data_dir: Path
+    api_port: int = 3000
+    proxy_port: int = 3002
+    orchestrator_port: int = 5008
+    runtime: str = "runsc"
+    pool_size: int = 2
+    host: str = "127.0.0.1"
+    domain: str | None = None
+    instance: str = "corral"
+
+
+def _secret(path: Path) -> str:
+    """A secret kept in the data dir (mode 0600), made on first use."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    value = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(value + "\n")
+    return value
+
+
+@contextlib.asynccontextmanager
+async def _step(title: str) -> AsyncIterator[None]:
+    with console.status(f"[bold]{title}…"):
+        yield
+    console.print(f"[green]✓[/green] {title}")
+
+
+async def run_up(
+    options: UpOptions, *, ready: Callable[[dict[str, str]], None] | None = None
+) -> None:
+    """Start everything, print the exports, serve until SIGINT/SIGTERM, stop in order."""
+    from corral.api.app import create_app
+    from corral.api.bootstrap import DefaultTemplate, first_api_key, register_templates
+    from corral.api.db.database import Database
+    from corral.api.db.store import Store
+    from corral.catalog.memory import MemoryCatalog
+    from corral.hostcheck import run_checks
+    from corral.orchestrator.server import OrchestratorServer
+    from corral.orchestrator.wiring import build_oci_driver
+    from corral.proxy.server import serve_proxy
+    from corral.proxy.settings import ProxySettings
+
+    data_dir = options.data_dir
+    up_dir = data_dir / "up"
+    async with _step("checking the host"):
+        failed = [f for f in run_checks() if f.status == "fail"]
+        if failed:
+            for f in failed:
+                console.print(f"[red]✗[/red] {f.name}: {f.detail} (fix: {f.fix})")
+            raise SystemExit(1)
+    secret = _secret(up_dir / "orchestrator-secret")
+    orch_settings = OrchestratorSettings(
+        host="127.0.0.1",
+        port=options.orchestrator_port,
+        secret=SecretStr(secret),
+        data_dir=data_dir,
+        runtime=options.runtime,
+        pool_size=options.pool_size,
+        instance=options.instance,
+    )
+    async with _step("preparing the base image and envd (first start: about a minute)"):
+        driver, templates = await build_oci_driver(orch_settings)
+    api_settings = ApiSettings(
+        host=options.host,
+        port=options.api_port,
+        data_dir=data_dir,
+        nodes=[NodeConfig(id="local", target=f"127.0.0.1:{orch_settings.port}")],
+        orchestrator_secret=SecretStr(secret),
+        domain=options.domain,
+    )
+    async with _step("database, default templates and the first API key"):
+        database = Database(api_settings.database)
+        await database.upgrade()
+        store = Store(database)
+        await register_templates(store, [DefaultTemplate("base", templates.rootfs("base"))])
+        api_key = await first_api_key(store, up_dir / "api-key")
+        await database.dispose()
+    orchestrator = OrchestratorServer(orch_settings, driver, templates)
+    async with _step(f"orchestrator ({options.runtime}) on 127.0.0.1:{options.orchestrator_port}"):
+        await orchestrator.start()
+    catalog = MemoryCatalog()
+    import uvicorn
+
+    api = uvicorn.Server(
+        uvicorn.Config(
+            create_app(api_settings, catalog=catalog),
+            host=options.host,
+            port=options.api_port,
+            log_level="warning",
+            access_log=False,
+        )
+    )
+    tasks: list[asyncio.Task[Any]] = []
+    try:
+        async with _step(f"API on {options.host}:{options.api_port}"):
+            tasks.append(asyncio.create_task(api.serve(), name="api"))
+            await _until(lambda: api.started, tasks[-1])
+        proxy_settings = ProxySettings(
+            host=options.host, port=options.proxy_port, domain=options.domain
+        )
+        async with _step(f"proxy on {options.host}:{options.proxy_port}"):
+            tasks.append(asyncio.create_task(serve_proxy(proxy_settings, catalog), name="proxy"))
+            await _port_open(options.host, options.proxy_port, tasks[-1])
+        exports = {
+            "E2B_API_KEY": api_key,
+            "E2B_API_URL": f"http://{_reachable(options.host)}:{options.api_port}",
+            "E2B_SANDBOX_URL": f"http://{_reachable(options.host)}:{options.proxy_port}",
+        }
+        console.print("[bold]Corral is up.[/bold] Point the E2B SDK at it:")
+        for name, value in exports.items():
+            print(f"export {name}={value}", flush=True)
+        if ready is not None:
+            ready(exports)
+        await _wait_for_signal(tasks)
+    finally:
+        api.should_exit = True
+        for task in tasks:
+            if task.get_name() != "api":
+                task.cancel()
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await asyncio.gather(*tasks, return_exceptions=True)
+        await orchestrator.stop()
+        console.print("Corral stopped; running sandboxes are kept for the next start.")
+
+
+def _reachable(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
+
+
+async def _until(check: Callable[[], bool], task: asyncio.Task[Any], within: float = 30) -> None:
+    for _ in range(int(within / 0.02)):
+        if check():
+            return
+        if task.done():
+            task.result()
+            raise RuntimeError(f"{task.get_name()} stopped while starting")
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"{task.get_name()} did not start within {within}s")
+
+
+async def _port_open(host: str, port: int, task: asyncio.Task[Any]) -> None:
+    async def probe() -> bool:
+        try:
+            _, writer = await asyncio.open_connection(_reachable(host), port)
+        except OSError:
+            return False
+        writer.close()
+        return True
+
+    for _ in range(1500):
+        if await probe():
+            return
+        if task.done():
+            task.result()
+            raise RuntimeError(f"{task.get_name()} stopped while starting")
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"{task.get_name()} did not open port {port}")
+
+
+async def _wait_for_signal(tasks: list[asyncio.Task[Any]]) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    waiter = asyncio.create_task(stop.wait())
+    try:
+        done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not waiter:
+                task.result()  # a component died: surface why
+    finally:
+        waiter.cancel()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def main(options: UpOptions, log_level: str = "warning") -> int:
+    logs.configure(log_level)
+    try:
+        asyncio.run(run_up(options))
+    except KeyboardInterrupt:
+        return 130
+    return 0

@@ -1,0 +1,121 @@
+"""`corral up` as a user runs it (a real process: orchestrator, API, proxy, a real runtime),
+driven only through the official e2b SDK with E2B_API_KEY / E2B_API_URL / E2B_SANDBOX_URL.
+
+Its host resources are named apart from a real platform's (instance, address pool, veth
+prefix, ports), and it reuses the base rootfs the other tests build, so it starts in seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from corral.api.db.database import Database
+from corral.api.db.store import Store
+from tests.conftest import free_port
+
+RUNTIME = os.environ.get("CORRAL_E2E_RUNTIME", "crun")
+
+
+@dataclass
+class Platform:
+    proc: subprocess.Popen[str]
+    data_dir: Path
+    exports: dict[str, str]
+
+    @property
+    def database_url(self) -> str:
+        return f"sqlite+aiosqlite:///{self.data_dir / 'corral.db'}"
+
+    def store_call(self, method: str, *args: object, **kwargs: object) -> object:
+        """Run one Store method on the platform's database (for test setup: teams, limits)."""
+
+        async def call() -> object:
+            database = Database(self.database_url)
+            try:
+                return await getattr(Store(database), method)(*args, **kwargs)
+            finally:
+                await database.dispose()
+
+        return asyncio.run(call())
+
+
+@pytest.fixture(scope="session")
+def platform(base_rootfs: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    if os.geteuid() != 0 or shutil.which(RUNTIME) is None:
+        pytest.skip(f"corral up needs root and {RUNTIME}")
+    data_dir = tmp_path_factory.mktemp("corral-up")
+    env = {
+        **os.environ,
+        "CORRAL_ORCHESTRATOR_TEMPLATES": f'{{"base": "{base_rootfs}"}}',
+        "CORRAL_ORCHESTRATOR_ADDRESS_POOL": "10.251.0.0/16",
+        "CORRAL_ORCHESTRATOR_IFNAME_PREFIX": "cre",
+        "CORRAL_ORCHESTRATOR_REAPER_INTERVAL": "0.2",
+    }
+    argv = [
+        sys.executable, "-m", "corral.cli.entry", "up",
+        "--data-dir", str(data_dir),
+        "--api-port", str(free_port()),
+        "--proxy-port", str(free_port()),
+        "--orchestrator-port", str(free_port()),
+        "--runtime", RUNTIME,
+        "--pool-size", "1",
+        "--instance", "corrale2e",
+    ]  # fmt: skip
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True)
+    exports: dict[str, str] = {}
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("export "):
+            name, _, value = line.removeprefix("export ").strip().partition("=")
+            exports[name] = value
+        if len(exports) == 3:
+            break
+    if len(exports) != 3:
+        proc.wait(5)
+        raise RuntimeError(f"corral up exited {proc.returncode} before printing its exports")
+    yield Platform(proc, data_dir, exports)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    asyncio.run(_remove_everything(data_dir))
+
+
+async def _remove_everything(data_dir: Path) -> None:
+    """`corral up` keeps sandboxes across restarts; the test run ends them all."""
+    from corral.orchestrator.settings import OrchestratorSettings
+    from corral.orchestrator.wiring import build_oci_driver
+
+    settings = OrchestratorSettings(
+        dev=True,
+        data_dir=data_dir,
+        runtime=RUNTIME,  # type: ignore[arg-type]
+        instance="corrale2e",
+        address_pool="10.251.0.0/16",
+        ifname_prefix="cre",
+        templates={},
+    )
+    driver, _ = await build_oci_driver(settings)
+    await driver.cleanup_orphans(keep=set())
+
+
+@pytest.fixture
+def sdk_env(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The three variables `corral up` printed, exported as a user would."""
+    for name, value in platform.exports.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("E2B_DOMAIN", raising=False)
+    monkeypatch.delenv("E2B_DEBUG", raising=False)
+    return platform.exports
