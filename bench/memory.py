@@ -206,7 +206,7 @@ def cpu_window(start: CpuSample, end: CpuSample, wall_s: float, instance: str) -
     """
     wall = max(wall_s, 1e-9)
     ours = end.ours - start.ours
-    kernel = end.kernel - start.kernel
+    kernel = max(end.kernel - start.kernel, 0.0)  # exited kernel threads take theirs along
     others = end.machine - start.machine - ours - kernel
     return {
         "wall_s": round(wall_s, 2),

@@ -14,7 +14,7 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydantic import SecretStr
 
@@ -28,7 +28,7 @@ from corral.runtime.envd_dist import envd_command
 from corral.runtime.network import SandboxNetworks
 from corral.runtime.oci import OciDriver
 from corral.runtime.rootdisk import RootDisk
-from corral.runtime.types import RuntimeSandbox, SandboxSpec
+from corral.runtime.types import RuntimeName, RuntimeSandbox, SandboxSpec
 
 DATA_DIR = Path("/var/tmp/corral-bench")
 RUN_DIR = Path("/run/corral-bench")
@@ -164,7 +164,7 @@ class BenchNode:
             port=0,
             secret=SecretStr(SECRET),
             data_dir=DATA_DIR / self.driver.name,
-            runtime=self.driver.name,  # type: ignore[arg-type]
+            runtime=cast(RuntimeName, self.driver.name),
             pool_size=pool_size,
             reaper_interval=1.0,
             shutdown_grace=5.0,

@@ -62,7 +62,7 @@ def platform(base_rootfs: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
         "CORRAL_ORCHESTRATOR_REAPER_INTERVAL": "0.2",
     }
     argv = [
-        sys.executable, "-m", "corral.cli.entry", "up",
+        str(Path(sys.executable).with_name("corral")), "up",
         "--data-dir", str(data_dir),
         "--api-port", str(free_port()),
         "--proxy-port", str(free_port()),
@@ -90,10 +90,10 @@ def platform(base_rootfs: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-    asyncio.run(_remove_everything(data_dir))
+    asyncio.run(_remove_everything(data_dir, base_rootfs))
 
 
-async def _remove_everything(data_dir: Path) -> None:
+async def _remove_everything(data_dir: Path, base_rootfs: Path) -> None:
     """`corral up` keeps sandboxes across restarts; the test run ends them all."""
     from corral.orchestrator.settings import OrchestratorSettings
     from corral.orchestrator.wiring import build_oci_driver
@@ -105,7 +105,7 @@ async def _remove_everything(data_dir: Path) -> None:
         instance="corrale2e",
         address_pool="10.251.0.0/16",
         ifname_prefix="cre",
-        templates={},
+        templates={"base": base_rootfs},
     )
     driver, _ = await build_oci_driver(settings)
     await driver.cleanup_orphans(keep=set())

@@ -41,9 +41,9 @@ def test_pty(sdk_env: dict[str, str]) -> None:
     sbx = Sandbox.create()
     try:
         out: list[bytes] = []
-        handle = sbx.pty.create(PtySize(rows=24, cols=80), on_data=out.append)
+        handle = sbx.pty.create(PtySize(rows=24, cols=80))
         sbx.pty.send_stdin(handle.pid, b"echo pty-$((40+2))\nexit\n")
-        handle.wait()
+        handle.wait(on_pty=out.append)
         assert b"pty-42" in b"".join(out)
     finally:
         sbx.kill()
@@ -97,7 +97,8 @@ def test_another_teams_sandbox_is_not_found(sdk_env: dict[str, str], platform: P
 
 
 def test_rate_limit(sdk_env: dict[str, str], platform: Platform) -> None:
-    team = platform.store_call("create_team", "slow", rate_limit_per_s=0.5, rate_limit_burst=2)
+    # Retry-After (100 s) beyond the request deadline: the SDK gives up instead of waiting.
+    team = platform.store_call("create_team", "slow", rate_limit_per_s=0.01, rate_limit_burst=2)
     _, key = platform.store_call("create_api_key", team.id, "slow")  # type: ignore[attr-defined,misc]
     with pytest.raises(RateLimitException):
         for _ in range(6):

@@ -214,3 +214,17 @@ def test_unknown_routes_are_json_errors(envd: Envd) -> None:
     r = httpx.delete(f"{envd.url}/files", headers={"x-access-token": envd.token or ""})
     assert r.status_code == 405
     assert r.json()["code"] == 405
+
+
+def test_health_answers_as_before_anything_is_loaded(open_envd: Envd) -> None:
+    """`GET /health` is answered before Starlette is loaded (`app.py`), in the same shape."""
+    for method in ("GET", "HEAD"):
+        r = httpx.request(method, f"{open_envd.url}/health")
+        assert r.status_code == 204
+        assert r.headers["cache-control"] == "no-store"
+        assert "content-type" not in r.headers and "content-length" not in r.headers
+        assert r.content == b""
+    r = httpx.post(f"{open_envd.url}/health")
+    assert r.status_code == 405
+    assert r.json() == {"code": 405, "message": "Method Not Allowed"}
+    assert set(r.headers["allow"].split(", ")) == {"GET", "HEAD"}

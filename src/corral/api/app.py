@@ -1,13 +1,16 @@
 """The control plane's FastAPI application and what it owns for its lifetime.
 
-On start it migrates the database, opens the node clients and republishes every sandbox the
-nodes report into the routing catalog: a restarted API (or a fresh in-memory catalog) routes to
-everything that kept running. `corral up` passes its own catalog so the proxy in the same
+On start it migrates the database, opens the node clients and reconciles the routing catalog
+with what the nodes run, then keeps it reconciled (`routesync.py`): a restarted API (or a fresh
+in-memory catalog) routes to everything that kept running, and sandboxes that a node ended on
+its own stop being routed. `corral up` passes its own catalog so the proxy in the same
 process reads what this API writes.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,8 +24,9 @@ from corral.api.db.database import Database
 from corral.api.db.store import Store
 from corral.api.nodes import NodeDirectory, Placement, StaticNodes
 from corral.api.routes import health, lifecycle, metrics, sandboxes, teams, templates
+from corral.api.routesync import keep_in_sync, reconcile
 from corral.api.settings import ApiSettings
-from corral.catalog.types import Route, RoutingCatalog
+from corral.catalog.types import RoutingCatalog
 from corral.catalog.url import open_catalog
 
 log = logs.get("api")
@@ -33,23 +37,6 @@ ASGIApp = Callable[
     [Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]],
     Awaitable[None],
 ]
-
-
-async def republish(ctx: ApiContext) -> int:
-    """Put every sandbox the nodes report into the catalog; returns how many."""
-    count = 0
-    for node in ctx.nodes.nodes():
-        try:
-            found = await node.client.list()
-        except Exception as exc:
-            log.warning("node not reachable at start", node=node.id, error=str(exc))
-            continue
-        for sandbox in found:
-            await ctx.catalog.put(
-                Route(sandbox.sandbox_id, sandbox.address, node.id, sandbox.state)
-            )
-            count += 1
-    return count
 
 
 def create_app(
@@ -74,11 +61,17 @@ def create_app(
             placement=Placement(directory),
         )
         app.state.ctx = ctx
-        routes = await republish(ctx)
-        log.info("api ready", nodes=len(directory.nodes()), routes=routes)
+        written, _ = await reconcile(directory, ctx.catalog)
+        sync = asyncio.create_task(
+            keep_in_sync(directory, ctx.catalog, settings.catalog_sync_interval)
+        )
+        log.info("api ready", nodes=len(directory.nodes()), routes=written)
         try:
             yield
         finally:
+            sync.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sync
             if nodes is None:
                 await directory.close()
             if catalog is None:

@@ -50,6 +50,8 @@ class ApiSettings(BaseSettings):
     """Seconds a sandbox lives when the create request names none (E2B's default)."""
     max_body_bytes: int = 1024 * 1024
     """Largest JSON body accepted; the API takes no uploads."""
+    catalog_sync_interval: float = 1.0
+    """Seconds between reconciliations of the routing catalog with the nodes' sandboxes."""
     api_key_cache_seconds: float = 10.0
     """How long a checked API key is trusted without asking the database again."""
 

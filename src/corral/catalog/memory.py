@@ -24,6 +24,9 @@ class MemoryCatalog:
     async def delete(self, sandbox_id: str) -> None:
         self._routes.pop(sandbox_id, None)
 
+    async def routes(self) -> list[Route]:
+        return list(self._routes.values())
+
     async def close(self) -> None:
         """Nothing to release; kept so every catalog closes the same way."""
 

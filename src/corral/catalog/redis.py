@@ -51,5 +51,11 @@ class RedisCatalog:
     async def delete(self, sandbox_id: str) -> None:
         await self._redis.delete(self._key(sandbox_id))
 
+    async def routes(self) -> list[Route]:
+        keys = [key async for key in self._redis.scan_iter(match=self._prefix + "*", count=500)]
+        if not keys:
+            return []
+        return [route_from_json(raw) for raw in await self._redis.mget(keys) if raw is not None]
+
     async def close(self) -> None:
         await self._redis.aclose()

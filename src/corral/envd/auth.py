@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-
-from connectrpc.request import Headers
+from typing import TYPE_CHECKING
 
 from corral.envd.errors import InvalidArgument, Unauthenticated
+
+if TYPE_CHECKING:
+    from connectrpc.request import Headers
 
 ACCESS_TOKEN_HEADER = "x-access-token"  # noqa: S105 (a header name)
 UNPROTECTED_PATHS = frozenset({"/health", "/files", "/init"})

@@ -1,7 +1,9 @@
 """envd's exception tree, mapped to Connect codes (RPC) and HTTP statuses (/files) in one place.
 
-Handlers raise these; `connect_error()` turns them into `ConnectError` for the RPC services and
-`http_status()` into the HTTP status of E2B's `{"code", "message"}` error body.
+Handlers raise these; `rpc_errors.connect_error()` turns them into `ConnectError` for the RPC
+services and `status` is the HTTP status of E2B's `{"code", "message"}` error body. Only
+`connectrpc.code` is imported here (an enum): the HTTP endpoints use this module too, and
+envd loads the rest of connectrpc (and protobuf) with its first RPC service (`app.py`).
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 import errno
 
 from connectrpc.code import Code
-from connectrpc.errors import ConnectError
 
 
 class EnvdError(Exception):
@@ -74,8 +75,3 @@ def from_os_error(exc: OSError, what: str) -> EnvdError:
     cls = _ERRNO_ERRORS.get(exc.errno or 0, Internal)
     reason = exc.strerror or str(exc)
     return cls(f"{what}: {reason.lower()}")
-
-
-def connect_error(exc: EnvdError) -> ConnectError:
-    """The Connect error the SDK maps back to its exceptions (wire protocol 3.1)."""
-    return ConnectError(exc.code, str(exc))

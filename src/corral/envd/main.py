@@ -36,30 +36,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    import uvicorn
+    from corral.envd import lean
 
-    from corral import logs
+    lean.prepare()
+    from corral.envd import logs
     from corral.envd.app import EnvdApp
     from corral.envd.quiesce import CONNECTIONS
+    from corral.envd.server import build_server
     from corral.envd.state import EnvdState
 
     logs.configure(args.log_level)
     state = EnvdState(
         default_user=args.default_user or _default_user(), access_token=args.access_token
     )
-    config = uvicorn.Config(
-        EnvdApp(state),
-        host=args.host,
-        port=args.port,
-        http="h11",
-        loop="asyncio",
-        lifespan="on",
-        access_log=False,
-        log_level="warning",
-        timeout_keep_alive=75,
-        server_header=False,
-        date_header=False,
-    )
-    server = uvicorn.Server(config)
+    server = build_server(EnvdApp(state), args.host, args.port)
     CONNECTIONS.attach(server.server_state)
     server.run()

@@ -16,7 +16,7 @@ import errno
 import os
 from collections.abc import Iterable
 
-from corral import logs
+from corral.envd import logs
 from corral.envd.entry import METADATA_XATTR_PREFIX
 from corral.envd.errors import InvalidArgument, NotEnoughSpace, from_os_error
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from corral import logs
+from corral.envd import logs
 from corral.envd.errors import FailedPrecondition, InvalidArgument, NotFound
 from corral.envd.exitstatus import ExitStatus, from_returncode
 from corral.envd.users import User

@@ -15,13 +15,18 @@ from connectrpc.codec import Codec, proto_binary_codec, proto_json_codec
 from connectrpc.errors import ConnectError
 from connectrpc.request import RequestContext
 
-from corral import logs
-from corral.envd.errors import EnvdError, Internal, connect_error, from_os_error
+from corral.envd import logs
+from corral.envd.errors import EnvdError, Internal, from_os_error
 
 REQ = TypeVar("REQ")
 RES = TypeVar("RES")
 
 log = logs.get("envd.rpc")
+
+
+def connect_error(exc: EnvdError) -> ConnectError:
+    """The Connect error the SDK maps back to its exceptions (wire protocol 3.1)."""
+    return ConnectError(exc.code, str(exc))
 
 
 def _translate(exc: Exception, ctx: RequestContext[Any, Any]) -> ConnectError:

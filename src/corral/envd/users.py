@@ -11,7 +11,6 @@ path (traversal included) exactly as for that user, and new files belong to them
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import grp
 import os
 import platform
@@ -57,7 +56,12 @@ def lookup(name: str) -> User:
 
 
 def _switch_thread_credentials(user: User) -> None:
-    """Make the calling thread (only it) act as `user`; the saved uid stays root."""
+    """Make the calling thread (only it) act as `user`; the saved uid stays root.
+
+    Runs once per worker thread, on the first file operation as that user; ctypes is imported
+    here rather than at envd's start, which sandboxes that only run commands never need."""
+    import ctypes
+
     numbers = _SYSCALLS.get(platform.machine())
     if numbers is None:
         raise OSError(f"per-user file access is not supported on {platform.machine()}")

@@ -33,7 +33,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from corral import logs
+from corral.envd import logs
 from corral.envd.entry import entry_info_or_none, wire_text
 from corral.envd.errors import EnvdError, Internal, InvalidArgument, NotFound, from_os_error
 from corral.envd.fileops import sorted_entries

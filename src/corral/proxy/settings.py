@@ -30,7 +30,7 @@ class ProxySettings(BaseSettings):
     server: Literal["auto", "uvicorn", "hypercorn"] = "auto"
     """`auto`: uvicorn for plain HTTP (lower per-request cost), hypercorn for TLS (h2 + ALPN)."""
 
-    upstream_connect_timeout: float = Field(default=5.0, gt=0)
+    upstream_connect_timeout: float = Field(default=2.0, gt=0)
     """Seconds to open a connection to a sandbox port before answering "port is not open"."""
     upstream_keepalive_expiry: float = Field(default=4.0, ge=0)
     """Seconds an idle upstream connection is kept: below the 5 s idle timeout of common

@@ -20,6 +20,7 @@ from corral.runtime import cgroups
 from corral.runtime.bundle import bind, oci_config
 from corral.runtime.errors import SandboxNotFound, SandboxStateError
 from corral.runtime.oci_runtimes import RUNTIMES, OciRuntime
+from corral.runtime.reaping import become_subreaper
 from corral.runtime.records import dump_record, load_record
 from corral.runtime.rootdisk import RootDisk
 from corral.runtime.types import Networks, RuntimeSandbox, SandboxSpec, SandboxStats
@@ -48,6 +49,7 @@ class OciDriver:
         parent (/<instance>): what `cleanup_orphans` may remove is only what carries it."""
         self.name = runtime
         self.runtime: OciRuntime = RUNTIMES[runtime](Path("/run") / instance / runtime)
+        become_subreaper()
         self.checkpoints = self.runtime.checkpoints
         self.cgroups = cgroups.CgroupReader(instance)
         self.sandboxes_dir = data_dir / "sandboxes"

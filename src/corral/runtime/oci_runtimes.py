@@ -16,6 +16,7 @@ from typing import ClassVar
 
 from corral.runtime.errors import CommandFailed, HostSetupError
 from corral.runtime.host import run
+from corral.runtime.reaping import reap_now, reaping
 
 
 class OciRuntime:
@@ -32,6 +33,18 @@ class OciRuntime:
         self.binary = binary
         self.state_root = state_root
         state_root.mkdir(parents=True, exist_ok=True)
+        self._children: dict[str, list[int]] = {}
+        """Processes of our sandboxes that the runtime left to us (see `reaping.py`)."""
+
+    async def _adopt(self, sandbox_id: str) -> None:
+        self._children[sandbox_id] = await self.pids(sandbox_id)
+
+    def reap_exited(self) -> None:
+        """Collect sandbox processes that died on their own (an OOM-killed gVisor), so the
+        runtime stops reporting a zombie as running."""
+        for pids in self._children.values():
+            for pid in pids:
+                reap_now(pid)
 
     def global_flags(self) -> list[str]:
         return ["--root", str(self.state_root)]
@@ -55,16 +68,29 @@ class OciRuntime:
         """Create and start the container detached; its stdio goes to `log`."""
         argv = self.argv("run", "--detach", "--bundle", str(bundle), sandbox_id)
         await _run_logged(self.in_netns(netns_path, argv), log)
+        await self._adopt(sandbox_id)
 
     async def delete(self, sandbox_id: str) -> None:
+        pids = set(await self.pids(sandbox_id)) | set(self._children.pop(sandbox_id, []))
+        async with reaping(sorted(pids)):
+            try:
+                await run(*self.argv("delete", "--force", sandbox_id))
+            except CommandFailed as exc:
+                if not _is_missing(exc):
+                    raise
+
+    async def pids(self, sandbox_id: str) -> list[int]:
+        """The host PIDs the runtime left to be reaped (the container's first process)."""
         try:
-            await run(*self.argv("delete", "--force", sandbox_id))
-        except CommandFailed as exc:
-            if not _is_missing(exc):
-                raise
+            state = json.loads(await run(*self.argv("state", sandbox_id)))
+        except (CommandFailed, ValueError):
+            return []
+        pid = state.get("pid")
+        return [pid] if isinstance(pid, int) and pid > 0 else []
 
     async def state(self, sandbox_id: str) -> str | None:
         """`running`, `paused`, `stopped`, `created`, or None when the runtime does not know it."""
+        self.reap_exited()
         try:
             out = await run(*self.argv("state", sandbox_id))
         except CommandFailed:
@@ -74,6 +100,7 @@ class OciRuntime:
 
     async def list_states(self) -> dict[str, str]:
         """Every container the runtime knows under its root, with its status."""
+        self.reap_exited()
         try:
             out = await run(*self.argv("list", "--format", "json"))
         except CommandFailed:
@@ -111,6 +138,18 @@ class Runsc(OciRuntime):
             "--overlay2=none",
             "--net-disconnect-ok",
         ]
+
+    async def pids(self, sandbox_id: str) -> list[int]:
+        """gVisor's sandbox process and its gofer, from runsc's own state file."""
+        pids: list[int] = []
+        for path in self.state_root.glob(f"{sandbox_id}_sandbox:*.state"):
+            try:
+                state = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            candidates = [state.get("goferPid"), (state.get("sandbox") or {}).get("pid")]
+            pids += [p for p in candidates if isinstance(p, int) and p > 0]
+        return pids
 
     def in_netns(self, netns_path: str, argv: list[str]) -> list[str]:
         # runsc 20240729 takes a netns for the host's root one when it can see
@@ -157,6 +196,7 @@ class Runsc(OciRuntime):
             sandbox_id,
         )
         await _run_logged(self.in_netns(netns_path, argv), log)
+        await self._adopt(sandbox_id)
         shutil.rmtree(image_dir, ignore_errors=True)
 
 
