@@ -23,7 +23,7 @@ from corral.api.db.database import Database
 from corral.api.db.store import Store
 from tests.conftest import free_port
 
-RUNTIME = os.environ.get("CORRAL_E2E_RUNTIME", "crun")
+RUNTIMES = ("crun", "runsc")
 
 
 @dataclass
@@ -49,10 +49,13 @@ class Platform:
         return asyncio.run(call())
 
 
-@pytest.fixture(scope="session")
-def platform(base_rootfs: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    if os.geteuid() != 0 or shutil.which(RUNTIME) is None:
-        pytest.skip(f"corral up needs root and {RUNTIME}")
+@pytest.fixture(scope="session", params=RUNTIMES)
+def platform(
+    request: pytest.FixtureRequest, base_rootfs: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Platform]:
+    runtime: str = request.param
+    if os.geteuid() != 0 or shutil.which(runtime) is None:
+        pytest.skip(f"corral up needs root and {runtime}")
     data_dir = tmp_path_factory.mktemp("corral-up")
     env = {
         **os.environ,
@@ -67,7 +70,7 @@ def platform(base_rootfs: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
         "--api-port", str(free_port()),
         "--proxy-port", str(free_port()),
         "--orchestrator-port", str(free_port()),
-        "--runtime", RUNTIME,
+        "--runtime", runtime,
         "--pool-size", "1",
         "--instance", "corrale2e",
     ]  # fmt: skip
@@ -90,10 +93,10 @@ def platform(base_rootfs: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-    asyncio.run(_remove_everything(data_dir, base_rootfs))
+    asyncio.run(_remove_everything(data_dir, base_rootfs, runtime))
 
 
-async def _remove_everything(data_dir: Path, base_rootfs: Path) -> None:
+async def _remove_everything(data_dir: Path, base_rootfs: Path, runtime: str) -> None:
     """`corral up` keeps sandboxes across restarts; the test run ends them all."""
     from corral.orchestrator.settings import OrchestratorSettings
     from corral.orchestrator.wiring import build_oci_driver
@@ -101,7 +104,7 @@ async def _remove_everything(data_dir: Path, base_rootfs: Path) -> None:
     settings = OrchestratorSettings(
         dev=True,
         data_dir=data_dir,
-        runtime=RUNTIME,  # type: ignore[arg-type]
+        runtime=runtime,  # type: ignore[arg-type]
         instance="corrale2e",
         address_pool="10.251.0.0/16",
         ifname_prefix="cre",

@@ -8,6 +8,7 @@ serialised by a per-sandbox lock, so a delete cannot race a pause or the reaper.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import time
@@ -296,9 +297,18 @@ class Node:
         await self._kill(record)
 
     async def _kill(self, record: SandboxRecord) -> None:
+        """Forgotten first, so nobody is told about a sandbox being torn down; should the
+        teardown fail, what is left is an orphan that the next start's cleanup removes."""
         self._cpu_samples.pop(record.sandbox_id, None)
-        await self.driver.destroy(record.runtime_id)
         await self.registry.remove(record.sandbox_id)
+        if self.driver.checkpoints and record.state == "running":
+            # gVisor's network stack vanishes with the sandbox without closing a connection:
+            # kept-alive ones (the proxy's) would wait forever. envd resets them first.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    self.envd.prepare_snapshot(record.address, record.envd_access_token), 1.0
+                )
+        await self.driver.destroy(record.runtime_id)
         self._locks.pop(record.sandbox_id, None)
         log.info("sandbox killed", **_ids(record))
 

@@ -43,16 +43,23 @@ class Reaper:
         self.interval = interval
         self.alive, self.bury, self.liveness_every = alive, bury, liveness_every
         self._task: asyncio.Task[None] | None = None
+        self._current: asyncio.Future[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="reaper")
 
     async def stop(self) -> None:
+        """Stop sweeping; a sweep in progress finishes first (a half-torn-down sandbox would
+        leave mounts and namespaces behind until the next start)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._current is not None:
+            with contextlib.suppress(Exception):
+                await self._current
+            self._current = None
 
     async def sweep(self) -> list[str]:
         """Expire every running sandbox past its end time; returns their ids."""
@@ -86,9 +93,14 @@ class Reaper:
         while True:
             await asyncio.sleep(self.interval)
             sweeps += 1
-            try:
-                await self.sweep()
-                if sweeps % self.liveness_every == 0:
-                    await self.find_dead()
-            except Exception:
-                log.exception("reaper sweep failed")
+            self._current = asyncio.ensure_future(self._sweep_all(sweeps))
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._current)
+
+    async def _sweep_all(self, sweeps: int) -> None:
+        try:
+            await self.sweep()
+            if sweeps % self.liveness_every == 0:
+                await self.find_dead()
+        except Exception:
+            log.exception("reaper sweep failed")

@@ -78,6 +78,10 @@ class SandboxNetworks:
         self._allocations.prepare()
         internet = [self._network(a).address for a in self._allocations.all() if a.internet]
         await self.firewall.install(internet)
+        # Addresses of the pool that no live sandbox holds are unreachable here, at once: a
+        # request for a sandbox that just went away fails fast instead of following the
+        # host's default route off the machine.
+        await run("ip", "route", "replace", "unreachable", str(self.pool.network))
         log.info("network firewall installed", table=self.firewall.table, internet=len(internet))
 
     async def create(self, sandbox_id: str, *, internet: bool) -> SandboxNetwork:
@@ -209,6 +213,7 @@ class SandboxNetworks:
         """Remove every network this instance manages and its firewall table."""
         await self.cleanup_orphans(set())
         await self.firewall.uninstall()
+        await run("ip", "route", "del", "unreachable", str(self.pool.network), check=False)
 
     def netns(self, sandbox_id: str) -> str:
         return f"{self.netns_prefix}{sandbox_id}"
