@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +19,7 @@ import pytest
 
 from corral.api.db.database import Database
 from corral.api.db.store import Store
-from tests.conftest import free_port
+from tests.e2e.launch import start_corral_up, stop_corral_up
 
 RUNTIMES = ("crun", "runsc")
 
@@ -57,42 +55,17 @@ def platform(
     if os.geteuid() != 0 or shutil.which(runtime) is None:
         pytest.skip(f"corral up needs root and {runtime}")
     data_dir = tmp_path_factory.mktemp("corral-up")
-    env = {
-        **os.environ,
-        "CORRAL_ORCHESTRATOR_TEMPLATES": f'{{"base": "{base_rootfs}"}}',
-        "CORRAL_ORCHESTRATOR_ADDRESS_POOL": "10.251.0.0/16",
-        "CORRAL_ORCHESTRATOR_IFNAME_PREFIX": "cre",
-        "CORRAL_ORCHESTRATOR_REAPER_INTERVAL": "0.2",
-    }
-    argv = [
-        str(Path(sys.executable).with_name("corral")), "up",
-        "--data-dir", str(data_dir),
-        "--api-port", str(free_port()),
-        "--proxy-port", str(free_port()),
-        "--orchestrator-port", str(free_port()),
-        "--runtime", runtime,
-        "--pool-size", "1",
-        "--instance", "corrale2e",
-    ]  # fmt: skip
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True)
-    exports: dict[str, str] = {}
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if line.startswith("export "):
-            name, _, value = line.removeprefix("export ").strip().partition("=")
-            exports[name] = value
-        if len(exports) == 3:
-            break
-    if len(exports) != 3:
-        proc.wait(5)
-        raise RuntimeError(f"corral up exited {proc.returncode} before printing its exports")
+    proc, exports = start_corral_up(
+        runtime=runtime,
+        data_dir=data_dir,
+        base_rootfs=base_rootfs,
+        instance="corrale2e",
+        pool="10.251.0.0/16",
+        ifname_prefix="cre",
+        extra_env={"CORRAL_ORCHESTRATOR_REAPER_INTERVAL": "0.2"},
+    )
     yield Platform(proc, data_dir, exports)
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop_corral_up(proc)
     asyncio.run(_remove_everything(data_dir, base_rootfs, runtime))
 
 

@@ -104,7 +104,9 @@ class FakeDriver:
         except KeyError:
             raise SandboxNotFound(sandbox_id) from None
 
-    async def destroy(self, sandbox_id: str) -> None:
+    async def destroy(
+        self, sandbox_id: str, before_teardown: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
         sandbox = self.sandboxes.pop(sandbox_id, None)
         if sandbox is None:
             return

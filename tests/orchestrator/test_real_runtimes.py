@@ -125,7 +125,8 @@ async def test_pause_resume_keeps_memory(node: RealNode) -> None:
     client = await node.start(pool_size=0)
     sandbox = await client.create("sbxpausing000000001", "base", timeout_seconds=300)
     counter = (
-        "python3 -c \"import time\ni=0\nwhile True:\n i+=1; open('/tmp/n','w').write(str(i));"
+        "python3 -c \"import os,time\ni=0\nwhile True:\n i+=1; open('/tmp/m','w').write(str(i));"
+        " os.replace('/tmp/m','/tmp/n');"
         ' time.sleep(0.05)"'
     )
     await sdk(sandbox).commands.run(counter, background=True)

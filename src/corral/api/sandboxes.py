@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from corral import logs
 from corral.api import ids
@@ -25,6 +27,20 @@ log = logs.get("api.sandboxes")
 
 _creating: Counter[str] = Counter()
 """Creates in flight per team in this process: counted against the concurrency limit."""
+_pending: set[asyncio.Task[None]] = set()
+
+
+def _background(*steps: Coroutine[Any, Any, object]) -> None:
+    """Run bookkeeping writes after answering; a failure is logged, never the user's."""
+
+    async def run() -> None:
+        for result in await asyncio.gather(*steps, return_exceptions=True):
+            if isinstance(result, BaseException):
+                log.error("bookkeeping failed", error=str(result))
+
+    task = asyncio.get_running_loop().create_task(run())
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
 
 
 async def create(ctx: ApiContext, team: TeamRecord, body: NewSandbox) -> SandboxOut:
@@ -63,7 +79,8 @@ async def create(ctx: ApiContext, team: TeamRecord, body: NewSandbox) -> Sandbox
     finally:
         _creating[team.id] -= 1
     await publish(ctx, node, sandbox)
-    await asyncio.gather(
+    # Bookkeeping is off the create's path: the user waits for the sandbox, not for it.
+    _background(
         ctx.store.record_spawn(template.id),
         ctx.store.record_event(sandbox.sandbox_id, team.id, "created", {"node": node.id}),
     )

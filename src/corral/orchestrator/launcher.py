@@ -104,7 +104,12 @@ class Launcher:
                 raise result
 
     async def start_pooled(self, key: PoolKey) -> RuntimeSandbox:
-        """A pool sandbox: started offline, answering, not personalised."""
+        """A pool sandbox: started offline, answering, warmed, not personalised.
+
+        envd loads what a create needs right after its first `/health` (see `envd/app.py`),
+        holding its event loop meanwhile: a second `/health` is answered only once that is
+        done, so a sandbox counts as ready in the pool only when a create will not wait for it.
+        """
         spec = SandboxSpec(
             sandbox_id=new_runtime_id(),
             template_id=key.template_id,
@@ -112,7 +117,13 @@ class Launcher:
             resources=key.resources,
             internet=False,
         )
-        return await self._start(spec)
+        sandbox = await self._start(spec)
+        try:
+            await self.envd.wait_healthy(str(sandbox.address), self.settings.readiness_timeout)
+        except BaseException:
+            await self.discard(sandbox.sandbox_id)
+            raise
+        return sandbox
 
     async def _start(self, spec: SandboxSpec) -> RuntimeSandbox:
         """Create through the driver and wait for envd; tear down on any failure."""

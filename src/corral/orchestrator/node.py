@@ -8,7 +8,6 @@ serialised by a per-sandbox lock, so a delete cannot race a pause or the reaper.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
 import time
@@ -301,14 +300,13 @@ class Node:
         teardown fail, what is left is an orphan that the next start's cleanup removes."""
         self._cpu_samples.pop(record.sandbox_id, None)
         await self.registry.remove(record.sandbox_id)
-        if self.driver.checkpoints and record.state == "running":
-            # gVisor's network stack vanishes with the sandbox without closing a connection:
-            # kept-alive ones (the proxy's) would wait forever. envd resets them first.
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(
-                    self.envd.prepare_snapshot(record.address, record.envd_access_token), 1.0
-                )
-        await self.driver.destroy(record.runtime_id)
+        address, token = record.address, record.envd_access_token
+        if record.state == "running":
+            await self.driver.destroy(
+                record.runtime_id, lambda: self.envd.prepare_snapshot(address, token)
+            )
+        else:
+            await self.driver.destroy(record.runtime_id)
         self._locks.pop(record.sandbox_id, None)
         log.info("sandbox killed", **_ids(record))
 

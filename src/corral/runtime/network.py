@@ -288,7 +288,10 @@ class SandboxNetworks:
             commands.append(f"link del {net.host_ifname}")
         if (NETNS_DIR / net.netns).exists():
             commands.append(f"netns del {net.netns}")
-        steps: list[Awaitable[object]] = [self.firewall.deny_internet([net.address])]
+        steps: list[Awaitable[object]] = [
+            self.firewall.deny_internet([net.address]),
+            self.firewall.thaw([net.address]),
+        ]
         if commands:
             steps.append(run("ip", "-force", "-batch", "-", input=_script(commands)))
         await _all(steps)

@@ -9,6 +9,7 @@ orchestrator finds what it made. Every step of `create` is undone if a later one
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 from collections.abc import Awaitable, Callable
@@ -124,8 +125,14 @@ class OciDriver:
         bundle.mkdir(exist_ok=True)
         (bundle / "config.json").write_text(json.dumps(config))
 
-    async def destroy(self, sandbox_id: str) -> None:
+    async def destroy(
+        self, sandbox_id: str, before_teardown: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
         async with self._lock(sandbox_id):
+            if self.runtime.checkpoints and before_teardown is not None:
+                with contextlib.suppress(Exception):
+                    await self.networks.set_frozen(sandbox_id, True)
+                    await asyncio.wait_for(before_teardown(), 1.0)
             await self._teardown(sandbox_id)
         self._locks.pop(sandbox_id, None)
         log.info("sandbox destroyed", sandbox_id=sandbox_id)

@@ -101,8 +101,15 @@ class Driver(Protocol):
         """
         ...
 
-    async def destroy(self, sandbox_id: str) -> None:
-        """Stop the sandbox and remove every resource it had; a no-op for an unknown id."""
+    async def destroy(
+        self, sandbox_id: str, before_teardown: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
+        """Stop the sandbox and remove every resource it had; a no-op for an unknown id.
+
+        A driver that `checkpoints` (gVisor) first refuses new connections, then awaits
+        `before_teardown` (where the caller has envd reset the open ones): its network stack
+        vanishes with it without closing anything, and a kept-alive connection would hang.
+        """
         ...
 
     async def pause(

@@ -1,0 +1,111 @@
+"""Time to interactive as a user measures it: `Sandbox.create()` to the first command's output.
+
+Starts `corral up` (a real process, per runtime, with its own names and ports) and drives it
+with the official e2b SDK over loopback: TTI with a warm pool and with none, and the round trip
+of `commands.run("true")` through the proxy, beside the raw runtime's `run /bin/true` measured
+in the same run. Run as root: `.venv/bin/python -m bench.sdk_tti [--runtime crun|runsc|both]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.runtime_reference import raw_true, summary
+from corral.runtime.rootfs import default_base_rootfs
+from tests.e2e.launch import start_corral_up, stop_corral_up
+
+
+def stop_platform(proc: subprocess.Popen[str]) -> None:
+    from e2b import Sandbox
+
+    for s in Sandbox.list().next_items():
+        Sandbox.kill(s.sandbox_id)
+    stop_corral_up(proc)
+
+
+def tti(runs: int, pool: int) -> dict[str, float | int]:
+    from e2b import Sandbox
+
+    times = []
+    for _ in range(runs):
+        if pool:
+            time.sleep(1.0 if "crun" in os.environ.get("TTI_RUNTIME", "") else 2.0)
+        t0 = time.perf_counter()
+        sbx = Sandbox.create()
+        out = sbx.commands.run("echo hi").stdout
+        times.append((time.perf_counter() - t0) * 1000)
+        assert out.strip() == "hi"
+        sbx.kill()
+    return summary(times)
+
+
+def round_trip(runs: int) -> dict[str, float | int]:
+    from e2b import Sandbox
+
+    sbx = Sandbox.create()
+    try:
+        for _ in range(10):
+            sbx.commands.run("true")
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            sbx.commands.run("true")
+            times.append((time.perf_counter() - t0) * 1000)
+    finally:
+        sbx.kill()
+    return summary(times)
+
+
+def measure(runtime: str, runs: int) -> dict[str, object]:
+    result: dict[str, object] = {}
+    with tempfile.TemporaryDirectory(prefix="corral-tti-") as tmp:
+        result["raw_run_true_ms"] = raw_true(runtime, default_base_rootfs(), Path(tmp), 20)
+    for pool in (2, 0):
+        with tempfile.TemporaryDirectory(prefix="corral-tti-", dir="/var/tmp") as tmp:
+            proc, exports = start_corral_up(
+                runtime=runtime,
+                data_dir=Path(tmp),
+                base_rootfs=default_base_rootfs(),
+                instance="corraltti",
+                pool="10.248.0.0/16",
+                ifname_prefix="ctt",
+                pool_size=pool,
+            )
+            os.environ.update(exports)
+            os.environ["TTI_RUNTIME"] = runtime
+            try:
+                label = "pool_hit" if pool else "pool_empty"
+                result[f"tti_{label}_ms"] = tti(runs, pool)
+                if pool:
+                    result["commands_run_true_ms"] = round_trip(200)
+            finally:
+                stop_platform(proc)
+            print(f"{runtime} pool={pool} done", file=sys.stderr, flush=True)
+    return result
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--runtime", choices=["crun", "runsc", "both"], default="both")
+    p.add_argument("--runs", type=int, default=30)
+    p.add_argument("--out", type=Path)
+    args = p.parse_args()
+    runtimes = ["crun", "runsc"] if args.runtime == "both" else [args.runtime]
+    result = {"date": time.strftime("%Y-%m-%d %H:%M"), "runs": args.runs}
+    for runtime in runtimes:
+        result[runtime] = measure(runtime, args.runs)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
