@@ -280,7 +280,7 @@ def test_pause_and_resume_keep_processes(host: Host) -> None:
         sh(sandbox, "echo kept > /home/user/file")
         sbx = sdk_sandbox(envd_url(sandbox), sandbox_id=sandbox.sandbox_id)
         counter = sbx.commands.run(
-            "python3 -c \"import os,time\ni=0\nwhile True:\n i+=1;"
+            'python3 -c "import os,time\ni=0\nwhile True:\n i+=1;'
             " open('/tmp/m','w').write(str(i)); os.replace('/tmp/m','/tmp/n');"
             ' time.sleep(0.05)"',
             background=True,
