@@ -117,19 +117,15 @@ class Launcher:
             resources=key.resources,
             internet=False,
         )
-        sandbox = await self._start(spec)
-        try:
-            await self.envd.wait_healthy(str(sandbox.address), self.settings.readiness_timeout)
-        except BaseException:
-            await self.discard(sandbox.sandbox_id)
-            raise
-        return sandbox
+        return await self._start(spec, health_checks=2)
 
-    async def _start(self, spec: SandboxSpec) -> RuntimeSandbox:
-        """Create through the driver and wait for envd; tear down on any failure."""
+    async def _start(self, spec: SandboxSpec, health_checks: int = 1) -> RuntimeSandbox:
+        """Create through the driver and wait for envd (`health_checks` answers in a row);
+        tear down on any failure."""
         sandbox = await self._driver_create(spec)
         try:
-            await self.envd.wait_healthy(str(sandbox.address), self.settings.readiness_timeout)
+            for _ in range(health_checks):
+                await self.envd.wait_healthy(str(sandbox.address), self.settings.readiness_timeout)
         except BaseException:
             await self.discard(sandbox.sandbox_id)
             raise
