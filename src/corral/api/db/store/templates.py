@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import delete, func, select, update
@@ -64,15 +65,7 @@ class Templates(StorePart):
                 raise ReferenceNotFound(f"team {team_id} not found")
             env = await session.get(Env, template_id)
             if env is None:
-                env = Env(
-                    id=template_id,
-                    team_id=team_id,
-                    public=public,
-                    created_at=now,
-                    updated_at=now,
-                    spawn_count=0,
-                    last_spawned_at=None,
-                )
+                env = _new_env(template_id, team_id, public, now)
                 session.add(env)
             elif (env.team_id, env.public) != (team_id, public):
                 env.team_id, env.public, env.updated_at = team_id, public, now
@@ -120,15 +113,7 @@ class Templates(StorePart):
                 raise ReferenceNotFound(f"team {team_id} not found")
             if await session.get(Env, template_id) is not None:
                 raise AlreadyExists(f"template {template_id} already exists")
-            env = Env(
-                id=template_id,
-                team_id=team_id,
-                public=public,
-                created_at=now,
-                updated_at=now,
-                spawn_count=0,
-                last_spawned_at=None,
-            )
+            env = _new_env(template_id, team_id, public, now)
             session.add(env)
             await session.flush()
             await set_aliases(session, template_id, aliases)
@@ -287,3 +272,16 @@ async def _records(
             )
         )
     return records
+
+
+def _new_env(template_id: str, team_id: str | None, public: bool, now: datetime) -> Env:
+    """A template row that has never been spawned."""
+    return Env(
+        id=template_id,
+        team_id=team_id,
+        public=public,
+        created_at=now,
+        updated_at=now,
+        spawn_count=0,
+        last_spawned_at=None,
+    )
