@@ -7,12 +7,14 @@ import time
 from dataclasses import dataclass, field
 
 from corral.api.db.database import Database
-from corral.api.db.records import TeamRecord
+from corral.api.db.records import TeamRecord, TemplateRecord
 from corral.api.db.store import Store
 from corral.api.nodes import NodeDirectory, Placement
 from corral.api.ratelimit import RateLimiter
 from corral.api.settings import ApiSettings
 from corral.catalog.types import RoutingCatalog
+
+TEMPLATE_CACHE_SECONDS = 5.0
 
 
 @dataclass
@@ -25,6 +27,22 @@ class ApiContext:
     placement: Placement
     limiter: RateLimiter = field(default_factory=RateLimiter)
     _keys: dict[str, tuple[TeamRecord, float]] = field(default_factory=dict)
+    _templates: dict[tuple[str, str], tuple[TemplateRecord, float]] = field(default_factory=dict)
+
+    async def template(self, team_id: str, ref: str) -> TemplateRecord | None:
+        """A template as the team names it, cached briefly: every create resolves one."""
+        now = time.monotonic()
+        cached = self._templates.get((team_id, ref))
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        template = await self.store.resolve_template(team_id, ref)
+        if template is not None:
+            self._templates[(team_id, ref)] = (template, now + TEMPLATE_CACHE_SECONDS)
+        return template
+
+    def forget_templates(self) -> None:
+        """Drop cached templates (after one is deleted or rebuilt)."""
+        self._templates.clear()
 
     async def team_for_key(self, raw_key: str) -> TeamRecord | None:
         """The team an API key belongs to, cached briefly: it is checked on every request."""

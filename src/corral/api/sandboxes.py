@@ -44,7 +44,7 @@ def _background(*steps: Coroutine[Any, Any, object]) -> None:
 
 
 async def create(ctx: ApiContext, team: TeamRecord, body: NewSandbox) -> SandboxOut:
-    template = await ctx.store.resolve_template(team.id, body.template_id)
+    template = await ctx.template(team.id, body.template_id)
     if template is None:
         raise NotFound(f"template '{body.template_id}' not found")
     _check_resources(team, template)

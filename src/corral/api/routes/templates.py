@@ -75,4 +75,5 @@ async def delete_template(ctx: Ctx, team: Team, template_id: str) -> Response:
     """Only a team's own templates; public platform templates are not deletable here."""
     if not await ctx.store.delete_template(team.id, template_id):
         raise NotFound(f"template '{template_id}' not found")
+    ctx.forget_templates()
     return Response(status_code=204)
