@@ -6,7 +6,8 @@ So before `runsc checkpoint` the orchestrator calls `POST /snapshot/prepare`: en
 other connection it holds (an RST leaves no endpoint in a connected state, unlike a FIN) before
 it answers, and the orchestrator closes that request's own connection with an RST once the
 answer is in, so the sandbox is saved with none open.
-Clients of a paused sandbox reconnect after the resume, as they would with E2B.
+Clients of a paused sandbox reconnect after the resume, as they would with E2B. The same call
+precedes killing a gVisor sandbox, whose network stack vanishes without closing anything.
 """
 
 from __future__ import annotations

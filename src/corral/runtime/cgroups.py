@@ -12,11 +12,18 @@ import os
 from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-V1_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids")
 
 
 def is_v2() -> bool:
     return (CGROUP_ROOT / "cgroup.controllers").exists()
+
+
+def _hierarchies() -> list[Path]:
+    """The cgroup hierarchies mounted under /sys/fs/cgroup (v1: one per controller)."""
+    try:
+        return [d for d in CGROUP_ROOT.iterdir() if d.is_dir() and not d.is_symlink()]
+    except OSError:
+        return []
 
 
 def _read_int(path: Path, default: int = 0) -> int:
@@ -74,11 +81,18 @@ class CgroupReader:
         return 0
 
     def remove(self, sandbox_id: str) -> None:
-        """Remove the sandbox's (empty) cgroups in every hierarchy; missing ones are fine."""
-        controllers = ("unified",) if self.v2 else V1_CONTROLLERS
-        for controller in controllers:
+        """Remove the sandbox's (empty) cgroups in every hierarchy; missing ones are fine.
+
+        Every mounted hierarchy, not a fixed list: the runtimes also make them under
+        `hugetlb`, `systemd` (name=systemd) and `unified` on a v1 hybrid host.
+        """
+        if self.v2:
+            dirs = [CGROUP_ROOT / self.parent / sandbox_id]
+        else:
+            dirs = [h / self.parent / sandbox_id for h in _hierarchies()]
+        for d in dirs:
             with contextlib.suppress(OSError):
-                os.rmdir(self._dir(controller, sandbox_id))
+                os.rmdir(d)
 
     def listed(self) -> set[str]:
         """Sandbox ids that have a cgroup under this parent (leftovers show up here)."""
