@@ -4,6 +4,11 @@ Orchestrator (gRPC on loopback, with a generated secret), control plane API and 
 run side by side on one event loop and share an in-memory routing catalog; the API still
 reaches the orchestrator only through its gRPC interface, as it would on another host. State
 lives under the data dir: the SQLite database, the orchestrator's records, images and disks.
+
+With `--domain D` one more listener serves HTTPS (h2) for the SDK's E2B_DOMAIN mode: Host
+`api.D` is the API app itself, every other `*.D` host the proxy's host routing; the
+certificate is the user's or one from a local CA kept in `<data-dir>/tls/` (corral.tls).
+The plain HTTP API and proxy ports stay open either way.
 """
 
 from __future__ import annotations
@@ -12,18 +17,23 @@ import asyncio
 import contextlib
 import os
 import secrets
+import shlex
 import signal
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 from rich.console import Console
+from rich.markup import escape
 
 from corral import logs
 from corral.api.settings import ApiSettings, NodeConfig
 from corral.orchestrator.settings import OrchestratorSettings
+
+if TYPE_CHECKING:
+    from corral.tls import ServerCerts
 
 console = Console(stderr=True)
 
@@ -38,7 +48,19 @@ class UpOptions:
     pool_size: int = 2
     host: str = "127.0.0.1"
     domain: str | None = None
+    """Serve E2B_DOMAIN mode: HTTPS on `https_port` for `api.{domain}` and `*.{domain}`."""
+    https_port: int = 443
+    tls_cert: Path | None = None
+    """With `tls_key`: the user's certificate for `*.{domain}`; else a local CA signs one."""
+    tls_key: Path | None = None
     instance: str = "corral"
+
+    @property
+    def e2b_domain(self) -> str | None:
+        """E2B_DOMAIN as the SDK needs it: the port goes with the domain unless it is 443."""
+        if self.domain is None:
+            return None
+        return self.domain if self.https_port == 443 else f"{self.domain}:{self.https_port}"
 
 
 def _secret(path: Path) -> str:
@@ -83,6 +105,10 @@ async def run_up(
             for f in failed:
                 console.print(f"[red]✗[/red] {f.name}: {f.detail} (fix: {f.fix})")
             raise SystemExit(1)
+    certs = None
+    if options.domain is not None:
+        async with _step(f"TLS certificate for *.{options.domain}"):
+            certs = _server_certs(options)
     secret = _secret(up_dir / "orchestrator-secret")
     orch_settings = OrchestratorSettings(
         host="127.0.0.1",
@@ -101,7 +127,7 @@ async def run_up(
         data_dir=data_dir,
         nodes=[NodeConfig(id="local", target=f"127.0.0.1:{orch_settings.port}")],
         orchestrator_secret=SecretStr(secret),
-        domain=options.domain,
+        domain=options.e2b_domain,
     )
     async with _step("database, default templates and the first API key"):
         database = Database(api_settings.database)
@@ -116,9 +142,10 @@ async def run_up(
     catalog = MemoryCatalog()
     import uvicorn
 
+    api_app = create_app(api_settings, catalog=catalog)
     api = uvicorn.Server(
         uvicorn.Config(
-            create_app(api_settings, catalog=catalog),
+            api_app,
             host=options.host,
             port=options.api_port,
             log_level="warning",
@@ -136,14 +163,33 @@ async def run_up(
         async with _step(f"proxy on {options.host}:{options.proxy_port}"):
             tasks.append(asyncio.create_task(serve_proxy(proxy_settings, catalog), name="proxy"))
             await _port_open(options.host, options.proxy_port, tasks[-1])
-        exports = {
-            "E2B_API_KEY": api_key,
+        plain = {
             "E2B_API_URL": f"http://{_reachable(options.host)}:{options.api_port}",
             "E2B_SANDBOX_URL": f"http://{_reachable(options.host)}:{options.proxy_port}",
         }
+        exports = {"E2B_API_KEY": api_key, **plain}
+        if certs is not None and options.domain is not None:
+            https_settings = ProxySettings(
+                host=options.host,
+                port=options.https_port,
+                domain=options.domain,
+                tls_cert=certs.cert,
+                tls_key=certs.key,
+            )
+            async with _step(
+                f"HTTPS for *.{options.domain} on {options.host}:{options.https_port}"
+            ):
+                https = serve_proxy(https_settings, catalog, api=api_app)
+                tasks.append(asyncio.create_task(https, name="https"))
+                await _port_open(options.host, options.https_port, tasks[-1])
+            exports = {"E2B_API_KEY": api_key, "E2B_DOMAIN": str(options.e2b_domain)}
+            if certs.trust_bundle is not None:
+                exports["SSL_CERT_FILE"] = str(certs.trust_bundle)
         console.print("[bold]Corral is up.[/bold] Point the E2B SDK at it:")
         for name, value in exports.items():
-            print(f"export {name}={value}", flush=True)
+            print(f"export {name}={shlex.quote(value)}", flush=True)
+        if certs is not None:
+            _explain_domain(options, certs, plain)
         if ready is not None:
             ready(exports)
         await _wait_for_signal(tasks)
@@ -156,6 +202,46 @@ async def run_up(
             await asyncio.gather(*tasks, return_exceptions=True)
         await orchestrator.stop()
         console.print("Corral stopped; running sandboxes are kept for the next start.")
+
+
+def _server_certs(options: UpOptions) -> ServerCerts:
+    from corral.tls import TlsSetupError, check_domain, given_certs, local_certs
+
+    try:
+        domain = check_domain(str(options.domain))
+        if options.tls_cert is not None and options.tls_key is not None:
+            return given_certs(options.tls_cert, options.tls_key, domain)
+        return local_certs(options.data_dir / "tls", domain)
+    except TlsSetupError as exc:
+        console.print(f"[red]✗[/red] {exc}")
+        raise SystemExit(2) from exc
+
+
+def _explain_domain(options: UpOptions, certs: ServerCerts, plain: dict[str, str]) -> None:
+    """What the exports above leave unsaid: DNS, trusting the CA, the plain HTTP ports.
+
+    Commands go on lines of their own, never wrapped, so that they can be pasted.
+    """
+
+    def note(text: str) -> None:
+        console.print(f"[dim]{escape(text)}[/dim]", soft_wrap=True)
+
+    def command(text: str) -> None:
+        console.print(f"  {text}", soft_wrap=True, markup=False, highlight=False)
+
+    note(
+        f"api.{options.domain} and *.{options.domain} must resolve to this machine (wildcard DNS)."
+    )
+    if certs.ca is not None:
+        note(
+            f"The certificate comes from Corral's local CA {certs.ca}; SSL_CERT_FILE above "
+            "trusts it (and this machine's CAs) in one shell. To trust it machine-wide:"
+        )
+        command(
+            f"cp {certs.ca} /usr/local/share/ca-certificates/corral.crt && update-ca-certificates"
+        )
+    note("Plain HTTP still answers too; the SDK prefers these over E2B_DOMAIN when they are set:")
+    command("export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in plain.items()))
 
 
 def _reachable(host: str) -> str:

@@ -66,10 +66,18 @@ def platform(
     )
     yield Platform(proc, data_dir, exports)
     stop_corral_up(proc)
-    asyncio.run(_remove_everything(data_dir, base_rootfs, runtime))
+    asyncio.run(remove_everything(data_dir, base_rootfs, runtime))
 
 
-async def _remove_everything(data_dir: Path, base_rootfs: Path, runtime: str) -> None:
+async def remove_everything(
+    data_dir: Path,
+    base_rootfs: Path,
+    runtime: str,
+    *,
+    instance: str = "corrale2e",
+    pool: str = "10.251.0.0/16",
+    ifname_prefix: str = "cre",
+) -> None:
     """`corral up` keeps sandboxes across restarts; the test run ends them all."""
     from corral.orchestrator.settings import OrchestratorSettings
     from corral.orchestrator.wiring import build_oci_driver
@@ -78,9 +86,9 @@ async def _remove_everything(data_dir: Path, base_rootfs: Path, runtime: str) ->
         dev=True,
         data_dir=data_dir,
         runtime=runtime,  # type: ignore[arg-type]
-        instance="corrale2e",
-        address_pool="10.251.0.0/16",
-        ifname_prefix="cre",
+        instance=instance,
+        address_pool=pool,
+        ifname_prefix=ifname_prefix,
         templates={"base": base_rootfs},
     )
     driver, _ = await build_oci_driver(settings)

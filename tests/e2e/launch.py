@@ -27,8 +27,13 @@ def start_corral_up(
     ifname_prefix: str,
     pool_size: int = 1,
     extra_env: dict[str, str] | None = None,
+    domain: str | None = None,
 ) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    """The running process and its `E2B_*` exports (once it printed all three)."""
+    """The running process and its exports (once it printed all three).
+
+    With `domain`, `corral up --domain` on a free HTTPS port, and its exports are
+    E2B_API_KEY, E2B_DOMAIN (with that port) and SSL_CERT_FILE (its local CA).
+    """
     env = {
         **os.environ,
         "CORRAL_ORCHESTRATOR_TEMPLATES": json.dumps({"base": str(base_rootfs)}),
@@ -46,6 +51,8 @@ def start_corral_up(
         "--pool-size", str(pool_size),
         "--instance", instance,
     ]  # fmt: skip
+    if domain is not None:
+        argv += ["--domain", domain, "--https-port", str(free_port())]
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True)
     exports: dict[str, str] = {}
     assert proc.stdout is not None

@@ -87,7 +87,16 @@ def up(
     runtime: Annotated[str, typer.Option(help="runsc (gVisor, secure) or crun (fast).")] = "runsc",
     pool_size: Annotated[int, typer.Option(help="Warm sandboxes kept per template.")] = 2,
     host: Annotated[str, typer.Option(help="Address the API and proxy bind.")] = "127.0.0.1",
-    domain: Annotated[str | None, typer.Option(help="Domain for {port}-{id}.{domain}.")] = None,
+    domain: Annotated[
+        str | None,
+        typer.Option(help="Serve E2B_DOMAIN mode: HTTPS for api.DOMAIN and {port}-{id}.DOMAIN."),
+    ] = None,
+    https_port: Annotated[int, typer.Option(help="HTTPS port for --domain.")] = 443,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(help="PEM certificate for *.DOMAIN (default: one from a local CA)."),
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM key of --tls-cert.")] = None,
     instance: Annotated[
         str, typer.Option(help="Name of this platform's host resources (netns, nft table).")
     ] = "corral",
@@ -95,10 +104,22 @@ def up(
 ) -> None:
     """Run the whole platform on this machine: orchestrator, API and proxy, embedded defaults.
 
-    Prints the E2B_API_KEY, E2B_API_URL and E2B_SANDBOX_URL to export for the E2B SDK.
+    Prints the E2B_API_KEY, E2B_API_URL and E2B_SANDBOX_URL to export for the E2B SDK; with
+    --domain, E2B_API_KEY, E2B_DOMAIN and (for the local CA) SSL_CERT_FILE instead.
     """
     if runtime not in ("runsc", "crun"):
         raise typer.BadParameter("runtime must be runsc or crun")
+    if (tls_cert is None) != (tls_key is None):
+        raise typer.BadParameter("give both --tls-cert and --tls-key, or neither")
+    if (tls_cert is not None or https_port != 443) and domain is None:
+        raise typer.BadParameter("--tls-cert, --tls-key and --https-port go with --domain")
+    if domain is not None:
+        from corral.tls import TlsSetupError, check_domain
+
+        try:
+            domain = check_domain(domain)
+        except TlsSetupError as exc:
+            raise typer.BadParameter(str(exc)) from exc
     from corral.up import UpOptions, main
 
     options = UpOptions(
@@ -110,6 +131,9 @@ def up(
         pool_size=pool_size,
         host=host,
         domain=domain,
+        https_port=https_port,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
         instance=instance,
     )
     raise typer.Exit(main(options, log_level))

@@ -15,8 +15,10 @@ from typing import Any
 
 from corral import logs
 from corral.catalog.types import RoutingCatalog
+from corral.proxy.apihost import ApiHost
 from corral.proxy.app import ProxyApp, WakePaused, build_proxy_app
 from corral.proxy.settings import ProxySettings
+from corral.proxy.types import ASGIApp
 
 log = logs.get("proxy")
 
@@ -42,7 +44,11 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 class ProxyServer:
-    """The proxy listening on `settings.host:settings.port` until `stop()`."""
+    """The proxy listening on `settings.host:settings.port` until `stop()`.
+
+    With `api`, requests for `api.{settings.domain}` are served by that ASGI app instead
+    (`corral up --domain`: one HTTPS port for E2B_DOMAIN, see apihost.py).
+    """
 
     def __init__(
         self,
@@ -50,9 +56,15 @@ class ProxyServer:
         catalog: RoutingCatalog,
         *,
         wake_paused: WakePaused | None = None,
+        api: ASGIApp | None = None,
     ) -> None:
         self.settings = settings
         self.app: ProxyApp = build_proxy_app(catalog, settings, wake_paused=wake_paused)
+        self._asgi: ASGIApp = self.app
+        if api is not None:
+            if not settings.domain:
+                raise ValueError("serving the API by host needs the proxy's domain")
+            self._asgi = ApiHost(settings.domain, api, self.app)
         self.port = settings.port
         self._uvicorn: Any = None
         self._sock: socket.socket | None = None
@@ -86,7 +98,7 @@ class ProxyServer:
         import uvicorn
 
         config = uvicorn.Config(
-            self.app,
+            self._asgi,
             http="h11",
             ws="wsproto",  # finishes refused handshakes cleanly (websockets-sansio logs errors)
             lifespan="off",
@@ -127,7 +139,7 @@ class ProxyServer:
         config.accesslog = None
         config.errorlog = "-"
         config.loglevel = "WARNING"
-        app: Any = self.app
+        app: Any = self._asgi
         self._hypercorn = asyncio.create_task(
             serve(app, config, shutdown_trigger=self._stopping.wait, mode="asgi"),
             name="corral-proxy-hypercorn",
@@ -163,7 +175,8 @@ async def serve_proxy(
     catalog: RoutingCatalog,
     *,
     wake_paused: WakePaused | None = None,
+    api: ASGIApp | None = None,
 ) -> None:
     """Serve until cancelled; for running the proxy as one task of a bigger process."""
-    async with ProxyServer(settings, catalog, wake_paused=wake_paused):
+    async with ProxyServer(settings, catalog, wake_paused=wake_paused, api=api):
         await asyncio.Event().wait()
