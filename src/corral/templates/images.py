@@ -1,0 +1,90 @@
+"""Built templates on a node: `<templates_dir>/<build_id>/rootfs` and its manifest.
+
+The manifest (`template.json`) is written last, atomically, so a half-exported build is never
+found; it says how envd is set up for the template (env, default user and workdir) and which
+start and ready commands every new sandbox of it runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+MANIFEST = "template.json"
+
+
+def valid_build_id(build_id: str) -> bool:
+    return bool(build_id) and "/" not in build_id and not build_id.startswith(".")
+
+
+@dataclass(frozen=True)
+class TemplateImage:
+    key: str
+    """What warm pools and lookups call it: the build id of a built template, else its id."""
+    rootfs: Path
+    env: dict[str, str] = field(default_factory=dict)
+    user: str | None = None
+    workdir: str | None = None
+    start_cmd: str | None = None
+    ready_cmd: str | None = None
+
+
+class BuiltTemplates:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._cache: dict[str, TemplateImage] = {}
+
+    def find(self, build_id: str) -> TemplateImage | None:
+        if not valid_build_id(build_id):
+            return None
+        cached = self._cache.get(build_id)
+        if cached is not None:
+            return cached
+        manifest = self.directory / build_id / MANIFEST
+        try:
+            raw: dict[str, Any] = json.loads(manifest.read_text())
+        except (OSError, ValueError):
+            return None
+        image = TemplateImage(
+            key=build_id,
+            rootfs=self.directory / build_id / "rootfs",
+            env=dict(raw.get("env") or {}),
+            user=raw.get("user"),
+            workdir=raw.get("workdir"),
+            start_cmd=raw.get("start_cmd"),
+            ready_cmd=raw.get("ready_cmd"),
+        )
+        self._cache[build_id] = image
+        return image
+
+    def publish(self, image: TemplateImage, extra: Mapping[str, object] | None = None) -> None:
+        """Make an exported build findable: its manifest, written atomically, last."""
+        record = {k: v for k, v in asdict(image).items() if k not in ("key", "rootfs")}
+        target = self.directory / image.key / MANIFEST
+        partial = target.with_suffix(".part")
+        partial.write_text(json.dumps({**record, **(extra or {})}, indent=1))
+        os.replace(partial, target)
+
+    def latest(self, template_id: str) -> TemplateImage | None:
+        """The newest build of a template published here (a node start's warm pools use it
+        before any create names a build)."""
+        newest: tuple[float, str] | None = None
+        for manifest in self.directory.glob(f"*/{MANIFEST}"):
+            try:
+                raw = json.loads(manifest.read_text())
+                stamp = manifest.stat().st_mtime
+            except (OSError, ValueError):
+                continue
+            if raw.get("template_id") == template_id and (newest is None or stamp > newest[0]):
+                newest = (stamp, manifest.parent.name)
+        return None if newest is None else self.find(newest[1])
+
+    def remove(self, build_id: str) -> None:
+        self._cache.pop(build_id, None)
+        if valid_build_id(build_id):
+            shutil.rmtree(self.directory / build_id, ignore_errors=True)

@@ -1,0 +1,83 @@
+"""The artifact store: content-addressed files that builds need, behind one small interface.
+
+A local directory by default (`file:///var/lib/corral/artifacts`); object stores for clusters
+implement the same four calls. Keys are relative paths such as `files/<sha256>`; writes are
+atomic (a reader never sees half an upload) and idempotent (the same content, the same key).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+from collections.abc import AsyncIterable
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlparse
+
+from corral.templates.errors import ArtifactNotFound, TemplateError
+
+
+class ArtifactStore(Protocol):
+    async def exists(self, key: str) -> bool: ...
+
+    async def put(self, key: str, chunks: AsyncIterable[bytes]) -> int:
+        """Store the stream under `key`; the number of bytes written."""
+        ...
+
+    async def fetch(self, key: str, target: Path) -> None:
+        """Copy the artifact to a local file (a node caching what it lacks)."""
+        ...
+
+    async def delete(self, key: str) -> None: ...
+
+
+def check_key(key: str) -> str:
+    parts = key.split("/")
+    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise TemplateError(f"invalid artifact key {key!r}")
+    return key
+
+
+class LocalDirStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    async def exists(self, key: str) -> bool:
+        return self.path(key).is_file()
+
+    async def put(self, key: str, chunks: AsyncIterable[bytes]) -> int:
+        final = self.path(key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        partial = final.with_name(f".{final.name}.{secrets.token_hex(4)}.part")
+        written = 0
+        try:
+            with partial.open("wb") as out:
+                async for chunk in chunks:
+                    out.write(chunk)
+                    written += len(chunk)
+            os.replace(partial, final)
+        finally:
+            partial.unlink(missing_ok=True)
+        return written
+
+    async def fetch(self, key: str, target: Path) -> None:
+        source = self.path(key)
+        if not source.is_file():
+            raise ArtifactNotFound(f"artifact {key} is not in the store")
+        await asyncio.to_thread(shutil.copyfile, source, target)
+
+    async def delete(self, key: str) -> None:
+        self.path(key).unlink(missing_ok=True)
+
+
+def open_store(url: str) -> ArtifactStore:
+    """`file:///dir` or a plain path; other schemes are for cluster stores."""
+    parsed = urlparse(url)
+    if parsed.scheme in ("", "file"):
+        return LocalDirStore(Path(parsed.path if parsed.scheme else url))
+    raise TemplateError(f"unsupported artifact store {url!r} (use file:///path)")
