@@ -75,9 +75,9 @@ class FakeDriver:
         address = self._address()
         argv = ["-c", "import time; time.sleep(3600)"] if self.broken_envd else [
             "-m", "corral.envd", "--host", str(address), "--port", str(ENVD_PORT),
-            "--default-user", self.user, "--log-level", "warning",
+            "--default-user", self.user, "--log-level", "info",
         ]  # fmt: skip
-        with open(self.log_dir / f"{spec.sandbox_id}.log", "wb") as log:
+        with open(self.log_path(spec.sandbox_id), "ab") as log:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, *argv, stdout=log, stderr=log
             )
@@ -137,6 +137,9 @@ class FakeDriver:
     async def stats(self, sandbox_id: str) -> SandboxStats:
         self._get(sandbox_id)
         return SandboxStats(0, 0, 0, 0, 0, 0)
+
+    def log_path(self, sandbox_id: str) -> Path:
+        return self.log_dir / f"{sandbox_id}.log"
 
     async def alive(self) -> set[str]:
         return {sid for sid, s in self.sandboxes.items() if s.proc.returncode is None}

@@ -104,6 +104,9 @@ async def test_create_from_pool_with_env_and_token(node: RealNode) -> None:
     assert sandbox.state == "running" and sandbox.metadata == {"owner": "test"}
     result = await sdk(sandbox).commands.run("echo $GREETING; whoami")
     assert result.stdout.split() == ["from-init", "user"]
+    # envd's log reaches the host through the runtime: its events and the command's output.
+    logged = [e.message for e in await client.logs(sandbox.sandbox_id)]
+    assert {"process started", "from-init", "user", "process ended"} <= set(logged)
     wrong = async_sdk_sandbox(f"http://{sandbox.address}:49983", "not-the-token")
     with pytest.raises(AuthenticationException):
         await wrong.commands.run("true")

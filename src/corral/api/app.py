@@ -24,6 +24,7 @@ from corral.api.db.database import Database
 from corral.api.db.store import Store
 from corral.api.nodes import NodeDirectory, Placement, StaticNodes
 from corral.api.routes import health, lifecycle, metrics, sandboxes, teams, templates
+from corral.api.routes import logs as sandbox_logs
 from corral.api.routesync import keep_in_sync, reconcile
 from corral.api.settings import ApiSettings
 from corral.catalog.types import RoutingCatalog
@@ -86,7 +87,7 @@ def create_app(
     )
     errors.install(app)
     # metrics first: `/sandboxes/metrics` must not be taken for a sandbox id.
-    for module in (health, metrics, sandboxes, lifecycle, templates, teams):
+    for module in (health, metrics, sandboxes, lifecycle, sandbox_logs, templates, teams):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -22,6 +22,7 @@ from typing import Literal
 from corral.envd import logs
 from corral.envd.errors import FailedPrecondition, InvalidArgument, NotFound
 from corral.envd.exitstatus import ExitStatus, from_returncode
+from corral.envd.output_log import OutputLog, Pipe
 from corral.envd.users import User
 
 log = logs.get("envd.processes")
@@ -66,6 +67,8 @@ class ManagedProcess:
     cwd: str
     proc: asyncio.subprocess.Process
     pty_master: int | None
+    output: OutputLog | None = None
+    """Where pipe output is logged as lines (not a terminal's)."""
     subscribers: set[Subscription] = field(default_factory=set)
     exit: ExitStatus | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
@@ -141,9 +144,11 @@ class ManagedProcess:
         loop = asyncio.get_running_loop()
         self._lifetime = loop.call_later(max(seconds, 0.0), self.signal, signal.SIGKILL)
 
-    async def _pump_pipe(self, reader: asyncio.StreamReader, stream: Stream) -> None:
+    async def _pump_pipe(self, reader: asyncio.StreamReader, stream: Pipe) -> None:
         while data := await reader.read(READ_CHUNK):
             self._publish((stream, data))
+            if self.output is not None:
+                self.output.write(stream, data)
 
     async def _pump_pty(self, fd: int) -> None:
         loop = asyncio.get_running_loop()
@@ -178,6 +183,15 @@ class ManagedProcess:
         self.subscribers.clear()
         self.done.set()
         on_exit(self)
+        if self.output is not None:
+            self.output.close()
+        log.info(
+            "process ended",
+            event_type="process_end",
+            pid=self.pid,
+            exit_code=self.exit.exit_code,
+            status=self.exit.status,
+        )
 
 
 async def _write_all(fd: int, data: bytes) -> None:
@@ -247,7 +261,13 @@ async def spawn(
         raise InvalidArgument(
             f"error starting process: {what} '{exc.filename}': {(exc.strerror or '').lower()}"
         ) from exc
-    managed = ManagedProcess(spec=spec, cwd=cwd, proc=proc, pty_master=master)
+    managed = ManagedProcess(
+        spec=spec,
+        cwd=cwd,
+        proc=proc,
+        pty_master=master,
+        output=OutputLog(proc.pid) if master is None else None,
+    )
     first = managed.subscribe()
     if master is not None:
         managed._readers.append(asyncio.create_task(managed._pump_pty(master)))
@@ -257,7 +277,14 @@ async def spawn(
         managed._readers.append(asyncio.create_task(managed._pump_pipe(proc.stderr, "stderr")))
     waiter = asyncio.create_task(managed._wait(on_exit))
     waiter.add_done_callback(_log_failure)
-    log.info("process started", pid=proc.pid, cmd=spec.cmd, user=user.name, pty=master is not None)
+    log.info(
+        "process started",
+        event_type="process_start",
+        pid=proc.pid,
+        cmd=spec.cmd,
+        user=user.name,
+        pty=master is not None,
+    )
     return managed, first
 
 

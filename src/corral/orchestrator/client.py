@@ -7,6 +7,7 @@ exceptions (`SandboxNotFound`, `SandboxExists`, `StateConflict`, …, see `error
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Self, TypeVar
@@ -18,10 +19,13 @@ from google.protobuf.empty_pb2 import Empty
 from corral.orchestrator.auth import bearer_metadata
 from corral.orchestrator.errors import ERROR_KEY, error_for
 from corral.orchestrator.gen import orchestrator_pb2 as pb
+from corral.orchestrator.sandbox_logs import LogEntry, LogQuery
 from corral.orchestrator.wire import (
     NodeInfo,
     Sandbox,
     SandboxMetrics,
+    log_entry,
+    logs_request,
     state_number,
     timestamp,
 )
@@ -69,6 +73,9 @@ class OrchestratorClient:
         )
         self._metrics = unary(
             f"{s}/Metrics", pb.SandboxRef.SerializeToString, pb.SandboxMetrics.FromString
+        )
+        self._logs = unary(
+            f"{s}/Logs", pb.LogsRequest.SerializeToString, pb.LogsResponse.FromString
         )
         self._info = unary(f"{NODE_SERVICE}/Info", Empty.SerializeToString, pb.NodeInfo.FromString)
 
@@ -186,6 +193,11 @@ class OrchestratorClient:
         return SandboxMetrics.from_message(
             await self._call(self._metrics, pb.SandboxRef(sandbox_id=sandbox_id))
         )
+
+    async def logs(self, sandbox_id: str, query: LogQuery | None = None) -> Sequence[LogEntry]:
+        """envd's log of a sandbox: `query` bounds it (by default the first 1000 entries)."""
+        response = await self._call(self._logs, logs_request(sandbox_id, query or LogQuery()))
+        return [log_entry(m) for m in response.entries]
 
     async def info(self) -> NodeInfo:
         return NodeInfo.from_message(await self._call(self._info, Empty()))

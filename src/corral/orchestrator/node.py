@@ -11,7 +11,7 @@ import asyncio
 import os
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,6 +36,7 @@ from corral.orchestrator.models import (
 from corral.orchestrator.pool import PoolStatus
 from corral.orchestrator.reaper import Reaper
 from corral.orchestrator.registry import Registry
+from corral.orchestrator.sandbox_logs import LogEntry, LogQuery, read_log
 from corral.orchestrator.settings import OrchestratorSettings
 from corral.orchestrator.templates import TemplateCatalog
 from corral.orchestrator.wire import SandboxMetrics
@@ -268,6 +269,11 @@ class Node:
             disk_used=stats.disk_used_bytes,
             disk_total=stats.disk_limit_bytes,
         )
+
+    async def logs(self, sandbox_id: str, query: LogQuery) -> Sequence[LogEntry]:
+        """envd's log of a running or paused sandbox, read off the event loop."""
+        record = self.get(sandbox_id)
+        return await asyncio.to_thread(read_log, self.driver.log_path(record.runtime_id), query)
 
     async def expire(self, sandbox_id: str) -> None:
         """The reaper's entry: act on a timeout that is still due once the lock is held."""

@@ -89,6 +89,11 @@ class SandboxService:
     async def Metrics(self, request: pb.SandboxRef, context: Context) -> pb.SandboxMetrics:
         return wire.metrics_message(await self.node.metrics(request.sandbox_id))
 
+    @_mapped
+    async def Logs(self, request: pb.LogsRequest, context: Context) -> pb.LogsResponse:
+        entries = await self.node.logs(request.sandbox_id, wire.logs_query(request))
+        return pb.LogsResponse(entries=[wire.log_entry_message(e) for e in entries])
+
     def _params(self, request: pb.CreateRequest) -> CreateParams:
         settings = self.node.settings
         if not request.template_id:

@@ -15,6 +15,7 @@ from corral.envd import ENVD_PORT, ENVD_VERSION
 from corral.orchestrator.errors import InvalidRequest
 from corral.orchestrator.gen import orchestrator_pb2 as pb
 from corral.orchestrator.models import SandboxRecord, utcnow
+from corral.orchestrator.sandbox_logs import MAX_LIMIT, LogEntry, LogLevel, LogQuery
 from corral.runtime.types import SandboxState
 
 _STATES: dict[SandboxState, pb.SandboxState] = {
@@ -22,6 +23,13 @@ _STATES: dict[SandboxState, pb.SandboxState] = {
     "paused": pb.SANDBOX_STATE_PAUSED,
 }
 _STATE_NAMES: dict[int, SandboxState] = {number: name for name, number in _STATES.items()}
+_LEVELS: dict[LogLevel, pb.LogLevel] = {
+    "debug": pb.LOG_LEVEL_DEBUG,
+    "info": pb.LOG_LEVEL_INFO,
+    "warn": pb.LOG_LEVEL_WARN,
+    "error": pb.LOG_LEVEL_ERROR,
+}
+_LEVEL_NAMES: dict[int, LogLevel] = {number: name for name, number in _LEVELS.items()}
 
 
 def timestamp(moment: datetime) -> Timestamp:
@@ -208,4 +216,54 @@ def metrics_message(m: SandboxMetrics) -> pb.SandboxMetrics:
         mem_total=m.mem_total,
         disk_used=m.disk_used,
         disk_total=m.disk_total,
+    )
+
+
+def logs_request(sandbox_id: str, query: LogQuery) -> pb.LogsRequest:
+    request = pb.LogsRequest(
+        sandbox_id=sandbox_id,
+        limit=min(max(query.limit, 0), MAX_LIMIT),
+        direction=(
+            pb.LOGS_DIRECTION_BACKWARD
+            if query.direction == "backward"
+            else pb.LOGS_DIRECTION_FORWARD
+        ),
+        min_level=_LEVELS[query.min_level] if query.min_level else pb.LOG_LEVEL_UNSPECIFIED,
+        search=query.search,
+    )
+    if query.start is not None:
+        request.start.CopyFrom(timestamp(query.start))
+    if query.end is not None:
+        request.end.CopyFrom(timestamp(query.end))
+    return request
+
+
+def logs_query(m: pb.LogsRequest) -> LogQuery:
+    return LogQuery(
+        start=moment(m.start) if m.HasField("start") else None,
+        end=moment(m.end) if m.HasField("end") else None,
+        limit=m.limit,
+        direction="backward" if m.direction == pb.LOGS_DIRECTION_BACKWARD else "forward",
+        min_level=_LEVEL_NAMES.get(m.min_level),
+        search=m.search,
+    )
+
+
+def log_entry_message(entry: LogEntry) -> pb.LogEntry:
+    return pb.LogEntry(
+        timestamp=timestamp(entry.timestamp),
+        level=_LEVELS[entry.level],
+        message=entry.message,
+        fields=entry.fields,
+        line=entry.line,
+    )
+
+
+def log_entry(m: pb.LogEntry) -> LogEntry:
+    return LogEntry(
+        timestamp=moment(m.timestamp),
+        level=_LEVEL_NAMES.get(m.level, "info"),
+        message=m.message,
+        fields=dict(m.fields),
+        line=m.line,
     )

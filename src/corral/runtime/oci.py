@@ -90,7 +90,7 @@ class OciDriver:
                 self._write_bundle(spec, disk, sandbox)
                 dump_record(directory / "sandbox.json", sandbox, spec.rootfs)
                 await self.runtime.start(
-                    sid, directory / "bundle", directory / "envd.log", network.netns_path
+                    sid, directory / "bundle", self.log_path(sid), network.netns_path
                 )
             except BaseException:
                 await self._teardown(sid)
@@ -145,6 +145,9 @@ class OciDriver:
         self.cgroups.remove(sandbox_id)
         shutil.rmtree(self._dir(sandbox_id), ignore_errors=True)
 
+    def log_path(self, sandbox_id: str) -> Path:
+        return self._dir(sandbox_id) / "envd.log"
+
     def _record(self, sandbox_id: str) -> RuntimeSandbox:
         path = self._dir(sandbox_id) / "sandbox.json"
         if not path.exists():
@@ -186,7 +189,7 @@ class OciDriver:
                 sandbox_id,
                 directory / "bundle",
                 directory / "checkpoint",
-                directory / "envd.log",
+                self.log_path(sandbox_id),
                 sandbox.network.netns_path,
             )
             if self.runtime.checkpoints:

@@ -132,6 +132,10 @@ class Driver(Protocol):
 
     async def stats(self, sandbox_id: str) -> SandboxStats: ...
 
+    def log_path(self, sandbox_id: str) -> Path:
+        """Where envd's stdout and stderr go on the host: the sandbox's log (it may not exist)."""
+        ...
+
     async def alive(self) -> set[str]:
         """Ids of the sandboxes whose processes still exist (running, frozen or checkpointed):
         one cheap look, for noticing sandboxes that died on their own (an OOM-killed gVisor)."""

@@ -75,6 +75,11 @@ class SandboxServiceStub:
                 request_serializer=corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.SandboxRef.SerializeToString,
                 response_deserializer=corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.SandboxMetrics.FromString,
                 _registered_method=True)
+        self.Logs = channel.unary_unary(
+                '/corral.orchestrator.v1.SandboxService/Logs',
+                request_serializer=corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.LogsRequest.SerializeToString,
+                response_deserializer=corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.LogsResponse.FromString,
+                _registered_method=True)
 
 
 class SandboxServiceServicer:
@@ -137,6 +142,14 @@ class SandboxServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Logs(self, request, context):
+        """envd's log of the sandbox (its own events and its processes' output lines), read from the
+        node's copy of envd's stderr: oldest first (forward) or newest first (backward).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SandboxServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -179,6 +192,11 @@ def add_SandboxServiceServicer_to_server(servicer, server):
                     servicer.Metrics,
                     request_deserializer=corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.SandboxRef.FromString,
                     response_serializer=corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.SandboxMetrics.SerializeToString,
+            ),
+            'Logs': grpc.unary_unary_rpc_method_handler(
+                    servicer.Logs,
+                    request_deserializer=corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.LogsRequest.FromString,
+                    response_serializer=corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.LogsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -397,6 +415,33 @@ class SandboxService:
             '/corral.orchestrator.v1.SandboxService/Metrics',
             corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.SandboxRef.SerializeToString,
             corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.SandboxMetrics.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Logs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/corral.orchestrator.v1.SandboxService/Logs',
+            corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.LogsRequest.SerializeToString,
+            corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.LogsResponse.FromString,
             options,
             channel_credentials,
             insecure,
