@@ -9,6 +9,8 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 PACKAGES=(
   crun            # OCI runtime, the fast driver
   debootstrap     # offline base root filesystems
+  docker-registry # tests: the loopback OCI registry for template pulls (run by the tests)
+  skopeo          # tests: copies images into that registry
   nftables        # per-sandbox firewall and NAT
   iproute2        # netns, veth
   xfsprogs        # sandbox disk store: XFS with project quotas (per-sandbox disk limits)
@@ -76,6 +78,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
   apt-get install -y -qq --no-install-recommends -t "${codename}-backports" \
     "${BACKPORTS_PACKAGES[@]}" >/dev/null
+fi
+
+# The tests start docker-registry themselves on loopback: its packaged service (port 5000 on
+# every interface) stays off.
+if [ -d /run/systemd/system ]; then
+  systemctl disable --now docker-registry >/dev/null 2>&1 || true
 fi
 
 # crun 1.8 refuses a cgroup v1 "hybrid" host while cgroup2 owns a controller; on this kind of

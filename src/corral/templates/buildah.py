@@ -94,17 +94,20 @@ class Buildah:
         *,
         sink: LineSink,
         no_cache: bool = False,
-        creds: str | None = None,
+        pull: str = "always",
+        authfile: Path | None = None,
         tls_verify: bool = True,
     ) -> None:
+        """`pull`: buildah's policy (`always`, `never`, …); `authfile`: registry credentials
+        (a file, so that they are not on the command line for every host user to read)."""
         args = [
             "bud", "--isolation", "chroot", "--layers", "--force-rm", "--format", "oci",
-            "--network", "host", "-f", str(containerfile), "-t", tag,
+            "--network", "host", "-f", str(containerfile), "-t", tag, f"--pull={pull}",
         ]  # fmt: skip
         if no_cache:
             args.append("--no-cache")
-        if creds:
-            args += ["--creds", creds]
+        if authfile is not None:
+            args += ["--authfile", str(authfile)]
         if not tls_verify:
             args.append("--tls-verify=false")
         await self._run(*args, str(context), sink=sink)

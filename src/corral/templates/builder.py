@@ -18,12 +18,14 @@ from pathlib import Path
 
 from corral import logs
 from corral.templates.buildah import Buildah
+from corral.templates.cache import FetchCache
 from corral.templates.containerfile import files_dir, render, render_finish
-from corral.templates.errors import BuildFailed, TemplateError
+from corral.templates.errors import ArtifactNotFound, BuildFailed, TemplateError
 from corral.templates.images import BuiltTemplates, TemplateImage
 from corral.templates.journal import BuildJournal, BuildState
+from corral.templates.registry import explain_pull_error, from_images, pull_access
 from corral.templates.spec import DEFAULT_USER, DEFAULT_WORKDIR, BuildSpec
-from corral.templates.store import ArtifactStore
+from corral.templates.store import ArtifactStore, LocalDirStore
 
 log = logs.get("templates.builder")
 
@@ -51,11 +53,6 @@ def image_tag(build_id: str) -> str:
     return f"localhost/corral/build:{build_id.lower()}"
 
 
-def _loopback_registry(image: str) -> bool:
-    host = image.split("/", 1)[0] if "/" in image else ""
-    return host.split(":")[0] in ("localhost", "127.0.0.1", "[::1]")
-
-
 class Builder:
     def __init__(
         self,
@@ -67,9 +64,16 @@ class Builder:
         work_dir: Path,
         resolve: ResolveTemplate,
         check: CheckTemplate,
+        cache_dir: Path | None = None,
     ) -> None:
         self.buildah = buildah
         self.store = store
+        self.fetched = (
+            None
+            if isinstance(store, LocalDirStore)
+            else FetchCache(store, cache_dir or work_dir / ".artifact-cache")
+        )
+        """A remote store's files are fetched once per node (content-addressed: never stale)."""
         self.journal = journal
         self.templates = templates
         self.work_dir = work_dir
@@ -155,7 +159,7 @@ class Builder:
                 base = await self._base_image(state, request)
                 rendered = render(spec, base)
                 (context / "Containerfile").write_text(rendered.text)
-                await self._bud(state, context, tag, rendered.step_names, spec)
+                await self._bud(state, context, tag, rendered.step_names, spec, [base])
                 user, workdir = rendered.user, rendered.workdir
         finally:
             shutil.rmtree(context, ignore_errors=True)
@@ -188,20 +192,30 @@ class Builder:
         hashes = spec.files_hashes()
         if spec.dockerfile is not None and spec.steps == [] and hashes == []:
             return
+        cached = 0
         for files_hash in dict.fromkeys(hashes):
             archive = context / f"{files_hash}.tar"
+            key = f"files/{files_hash}"
             try:
-                await self.store.fetch(f"files/{files_hash}", archive)
-            except TemplateError as exc:
+                if self.fetched is None:
+                    await self.store.fetch(key, archive)
+                else:
+                    cached += await self.fetched.fetch(key, archive)
+            except ArtifactNotFound as exc:
                 raise BuildFailed(
                     f"COPY files {files_hash[:12]} were never uploaded: {exc}"
                 ) from exc
+            except TemplateError as exc:
+                raise BuildFailed(f"fetching COPY files {files_hash[:12]} failed: {exc}") from exc
             target = context / files_dir(files_hash)
             target.mkdir(parents=True)
             await asyncio.to_thread(_extract, archive, target)
             archive.unlink()
         if hashes:
-            self.journal.log(state, f"Fetched {len(set(hashes))} file archive(s) for COPY steps")
+            from_cache = f" ({cached} from this node's cache)" if self.fetched else ""
+            self.journal.log(
+                state, f"Fetched {len(set(hashes))} file archive(s) for COPY steps{from_cache}"
+            )
 
     async def _base_image(self, state: BuildState, request: BuildRequest) -> str:
         spec = request.spec
@@ -219,42 +233,50 @@ class Builder:
         return spec.from_image
 
     async def _bud(
-        self, state: BuildState, context: Path, tag: str, names: list[str], spec: BuildSpec
+        self,
+        state: BuildState,
+        context: Path,
+        tag: str,
+        names: list[str],
+        spec: BuildSpec,
+        images: list[str],
     ) -> None:
+        """Build `context/Containerfile`, whose FROM lines name `images` (registry.py says how
+        they are pulled and how credentials reach the one registry they are for)."""
         current: list[str | None] = [None]
+        with pull_access(images, self.offline_images, spec, self.work_dir) as access:
 
-        def sink(line: str) -> None:
-            match = STEP_LINE.match(line)
-            if match:
-                index = int(match.group(1)) - 1
-                current[0] = names[index] if index < len(names) else None
-            self.journal.log(state, line, step=current[0])
+            def sink(line: str) -> None:
+                match = STEP_LINE.match(line)
+                if match:
+                    index = int(match.group(1)) - 1
+                    current[0] = names[index] if index < len(names) else None
+                self.journal.log(state, access.redact(line), step=current[0])
 
-        creds = None
-        reg = spec.from_image_registry
-        if reg is not None and reg.username is not None:
-            creds = f"{reg.username}:{reg.password or ''}"
-        try:
-            await self.buildah.bud(
-                context,
-                context / "Containerfile",
-                tag,
-                sink=sink,
-                no_cache=spec.force,
-                creds=creds,
-                tls_verify=not _loopback_registry(spec.from_image or ""),
-            )
-        except BuildFailed as exc:
-            raise BuildFailed(_failure_reason(state, exc.reason), current[0]) from exc
+            try:
+                await self.buildah.bud(
+                    context,
+                    context / "Containerfile",
+                    tag,
+                    sink=sink,
+                    no_cache=spec.force,
+                    pull=access.pull,
+                    authfile=access.authfile,
+                    tls_verify=access.tls_verify,
+                )
+            except BuildFailed as exc:
+                reason = _failure_reason(state, exc.reason)
+                reason = explain_pull_error(reason, access.authfile is not None)
+                raise BuildFailed(access.redact(reason), current[0]) from exc
 
     async def _bud_dockerfile(
         self, state: BuildState, spec: BuildSpec, context: Path, tag: str
     ) -> tuple[str, str]:
         assert spec.dockerfile is not None
         (context / "Containerfile").write_text(spec.dockerfile)
-        await self._bud(state, context, f"{tag}-user", [], spec)
+        await self._bud(state, context, f"{tag}-user", [], spec, from_images(spec.dockerfile))
         (context / "Containerfile").write_text(render_finish(f"{tag}-user"))
-        await self._bud(state, context, tag, ["finalize"] * 3, spec)
+        await self._bud(state, context, tag, ["finalize"] * 3, spec, [f"{tag}-user"])
         return DEFAULT_USER, DEFAULT_WORKDIR
 
     async def _export(

@@ -76,8 +76,22 @@ class LocalDirStore:
 
 
 def open_store(url: str) -> ArtifactStore:
-    """`file:///dir` or a plain path; other schemes are for cluster stores."""
+    """`file:///dir` or a plain path; `s3://bucket/prefix?endpoint=…&region=…` for a cluster
+    (s3store.py, with the `s3` extra installed)."""
     parsed = urlparse(url)
     if parsed.scheme in ("", "file"):
         return LocalDirStore(Path(parsed.path if parsed.scheme else url))
-    raise TemplateError(f"unsupported artifact store {url!r} (use file:///path)")
+    if parsed.scheme == "s3":
+        try:
+            from corral.templates.s3store import S3Store
+        except ImportError as exc:
+            raise TemplateError(
+                "the s3:// artifact store needs boto3: pip install 'corral[s3]'"
+            ) from exc
+        return S3Store.from_url(url)
+    if parsed.scheme in ("gs", "gcs"):
+        raise TemplateError(
+            "gs:// artifact stores are not supported yet (GCS's S3-compatible XML API, "
+            "s3://bucket?endpoint=https://storage.googleapis.com with HMAC keys, is untested)"
+        )
+    raise TemplateError(f"unsupported artifact store {url!r} (use file:///path or s3://bucket)")
