@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 
 from corral import __version__, logs
-from corral.api import errors
+from corral.api import errors, openapi
 from corral.api.context import ApiContext
 from corral.api.db.database import Database
 from corral.api.db.store import Store
+from corral.api.guards import RequestGuard
 from corral.api.nodes import NodeDirectory, Placement, StaticNodes
 from corral.api.routes import health, lifecycle, metrics, sandboxes, teams, templates
 from corral.api.routes import logs as sandbox_logs
@@ -31,13 +31,6 @@ from corral.catalog.types import RoutingCatalog
 from corral.catalog.url import open_catalog
 
 log = logs.get("api")
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-ASGIApp = Callable[
-    [Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]],
-    Awaitable[None],
-]
 
 
 def create_app(
@@ -86,29 +79,9 @@ def create_app(
         lifespan=lifespan,
     )
     errors.install(app)
+    openapi.install(app)
     # metrics first: `/sandboxes/metrics` must not be taken for a sandbox id.
     for module in (health, metrics, sandboxes, lifecycle, sandbox_logs, templates, teams):
         app.include_router(module.router)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestGuard, max_bytes=settings.max_body_bytes)
     return app
-
-
-class BodyLimit:
-    """Refuses bodies over `max_bytes` with a 413 in E2B's shape, before anything reads them."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(
-        self,
-        scope: Scope,
-        receive: Callable[[], Awaitable[Message]],
-        send: Callable[[Message], Awaitable[None]],
-    ) -> None:
-        if scope["type"] == "http":
-            length = dict(scope.get("headers") or []).get(b"content-length")
-            if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-                response = errors.body(413, f"request body larger than {self.max_bytes} bytes")
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)

@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from corral import logs
 from corral.orchestrator import errors as node
@@ -75,6 +76,23 @@ def from_node(exc: node.OrchestratorError) -> ApiError:
     return ApiError(f"internal error: {exc}")
 
 
+def allowed_methods(request: Request) -> str:
+    """The methods of the first documented path this request's path matches.
+
+    Starlette's 405 names the methods of one route only, and GET and POST of a path are two
+    routes; `/openapi.json` lists them together, in routing order.
+    """
+    paths: dict[str, dict[str, object]] = request.app.openapi().get("paths", {})
+    for template, operations in paths.items():
+        regex, _, _ = compile_path(template)
+        if regex.match(request.url.path):
+            methods = {method.upper() for method in operations}
+            if "GET" in methods:
+                methods.add("HEAD")
+            return ", ".join(sorted(methods))
+    return ""
+
+
 def body(status: int, message: str) -> JSONResponse:
     return JSONResponse({"code": status, "message": message}, status_code=status)
 
@@ -105,10 +123,12 @@ def install(app: FastAPI) -> None:
         return body(400, f"invalid request: {problems}")
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         response = body(exc.status_code, str(exc.detail))
         for key, value in (exc.headers or {}).items():
             response.headers[key] = value
+        if exc.status_code == 405:
+            response.headers["Allow"] = allowed_methods(request)
         return response
 
     @app.exception_handler(Exception)

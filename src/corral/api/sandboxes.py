@@ -21,6 +21,7 @@ from corral.api.errors import BadRequest, NotFound, TooManyRequests
 from corral.api.nodes import Node, list_all, locate
 from corral.api.schemas import Lifecycle, ListedSandbox, NewSandbox, SandboxDetail, SandboxOut
 from corral.catalog.types import Route
+from corral.orchestrator.models import SANDBOX_ID
 from corral.orchestrator.wire import Sandbox
 
 log = logs.get("api.sandboxes")
@@ -106,6 +107,9 @@ def _timeout(ctx: ApiContext, team: TeamRecord, requested: int | None) -> int:
 
 
 async def find(ctx: ApiContext, team: TeamRecord, sandbox_id: str) -> tuple[Node, Sandbox]:
+    if not SANDBOX_ID.fullmatch(sandbox_id):
+        # No node could hold it: not worth a round of gRPC calls (nor their warnings).
+        raise NotFound(f"sandbox {sandbox_id} not found")
     route = await ctx.catalog.get(sandbox_id)
     found = await locate(ctx.nodes, sandbox_id, route.node_id if route else None)
     if found is None or found[1].team_id != team.id:

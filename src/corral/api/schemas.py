@@ -2,6 +2,11 @@
 
 Keys follow wire protocol 2.2, including its inconsistencies: `allow_internet_access` is
 snake_case in requests and `allowInternetAccess` camelCase in `SandboxDetail`.
+
+Request bodies are validated strictly (a `"10"` is not a number, a `1` not a boolean, as in
+E2B's Go server) and may not carry NUL characters anywhere: PostgreSQL cannot store them and
+no process takes them in an environment variable, so they are a 400 here rather than a
+failure further in.
 """
 
 from __future__ import annotations
@@ -9,20 +14,63 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Wire(BaseModel):
     """Accepts both the wire key and the field name; unknown keys are ignored, as E2B does."""
 
-    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+    model_config = ConfigDict(
+        populate_by_name=True,
+        extra="ignore",
+        # Answers always carry every field (null included): the schema says so.
+        json_schema_serialization_defaults_required=True,
+    )
 
 
-class AutoResume(Wire):
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\0" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+class Request(Wire):
+    """A request body: strict types, no NUL characters in any string, key or nested value."""
+
+    model_config = ConfigDict(strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_nul(cls, data: Any) -> Any:
+        if _has_nul(data):
+            raise ValueError("strings must not contain NUL (\\u0000) characters")
+        return data
+
+
+class Error(Wire):
+    """E2B's error body, of every 4xx and 5xx answer (wire protocol 2.2 `Error`)."""
+
+    code: int
+    message: str
+
+
+class AutoResume(Request):
     enabled: bool = False
 
 
-class NewSandbox(Wire):
+class NewSandbox(Request):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"templateID": "base", "timeout": 60, "metadata": {"user": "a"}, "envVars": {}}
+            ]
+        }
+    )
+
     template_id: str = Field(alias="templateID", min_length=1, max_length=256)
     timeout: int | None = Field(default=None, ge=0, le=2_592_000)
     auto_pause: bool = Field(default=False, alias="autoPause")
@@ -34,6 +82,14 @@ class NewSandbox(Wire):
     env_vars: dict[str, str] = Field(default_factory=dict, alias="envVars")
     secure: bool | None = None
     mcp: dict[str, Any] | None = None
+
+    @field_validator("env_vars")
+    @classmethod
+    def _env_names(cls, env_vars: dict[str, str]) -> dict[str, str]:
+        for name in env_vars:
+            if not name or "=" in name:
+                raise ValueError(f"invalid environment variable name {name!r}")
+        return env_vars
 
 
 class SandboxOut(Wire):
@@ -77,26 +133,26 @@ class SandboxDetail(ListedSandbox):
     lifecycle: Lifecycle | None = None
 
 
-class Timeout(Wire):
+class Timeout(Request):
     timeout: int = Field(ge=0, le=2_592_000)
 
 
-class Refresh(Wire):
+class Refresh(Request):
     duration: int | None = Field(default=None, ge=0, le=3600)
 
 
-class Connect(Wire):
+class Connect(Request):
     timeout: int | None = Field(default=None, ge=0, le=2_592_000)
     memory: bool | None = None
 
 
-class Resume(Wire):
+class Resume(Request):
     timeout: int | None = Field(default=None, ge=0, le=2_592_000)
     auto_pause: bool | None = Field(default=None, alias="autoPause")
     memory: bool | None = None
 
 
-class Pause(Wire):
+class Pause(Request):
     memory: bool | None = None
     require_healthy_guest: bool | None = Field(default=None, alias="requireHealthyGuest")
 
@@ -117,6 +173,11 @@ class SandboxesMetrics(Wire):
     sandboxes: dict[str, SandboxMetric]
 
 
+class TeamUser(Wire):
+    id: str
+    email: str
+
+
 class TemplateOut(Wire):
     template_id: str = Field(alias="templateID")
     build_id: str = Field(alias="buildID")
@@ -132,7 +193,11 @@ class TemplateOut(Wire):
     spawn_count: int = Field(alias="spawnCount")
     build_count: int = Field(alias="buildCount")
     envd_version: str = Field(alias="envdVersion")
-    build_status: str = Field(default="ready", alias="buildStatus")
+    build_status: Literal["building", "waiting", "ready", "error"] = Field(
+        default="ready", alias="buildStatus"
+    )
+    created_by: TeamUser | None = Field(default=None, alias="createdBy")
+    """Required by the SDK's `Template` (null allowed): who built it; none for platform ones."""
 
 
 class TemplateAlias(Wire):
@@ -147,11 +212,11 @@ class TeamOut(Wire):
     is_default: bool = Field(default=True, alias="isDefault")
 
 
-class NewApiKey(Wire):
+class NewApiKey(Request):
     name: str = Field(min_length=1, max_length=200)
 
 
-class UpdateApiKey(Wire):
+class UpdateApiKey(Request):
     name: str = Field(min_length=1, max_length=200)
 
 

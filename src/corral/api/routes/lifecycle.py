@@ -8,7 +8,6 @@ is a 409, which the SDK reports as `pause() == False`.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from fastapi import APIRouter, Response
 
@@ -17,18 +16,16 @@ from corral.api.context import ApiContext
 from corral.api.db.records import TeamRecord
 from corral.api.deps import Ctx, Team
 from corral.api.errors import Conflict
-from corral.api.routes.sandboxes import ERRORS
+from corral.api.openapi import Responses
+from corral.api.routes.sandboxes import NODE_ERRORS
 from corral.api.schemas import Connect, Pause, Resume, SandboxOut
 
 router = APIRouter(tags=["sandboxes"])
 
-CONFLICT: dict[int | str, dict[str, Any]] = {
-    **ERRORS,
-    409: {"description": "Wrong state for this operation"},
-}
+RESUMED: Responses = {201: {"description": "Resumed first", "model": SandboxOut}}
 
 
-@router.post("/sandboxes/{sandbox_id}/pause", status_code=204, responses=CONFLICT)
+@router.post("/sandboxes/{sandbox_id}/pause", status_code=204, responses=NODE_ERRORS)
 async def pause(ctx: Ctx, team: Team, sandbox_id: str, body: Pause | None = None) -> Response:
     """Freeze the sandbox with its memory and processes (filesystem-only pauses come later:
     `memory: false` is served as a full pause, which keeps strictly more)."""
@@ -67,7 +64,7 @@ async def _connect(
 @router.post(
     "/v2/sandboxes/{sandbox_id}/connect",
     response_model=SandboxOut,
-    responses={**ERRORS, 201: {"description": "Resumed", "model": SandboxOut}},
+    responses={**NODE_ERRORS, **RESUMED},
 )
 async def connect(
     ctx: Ctx, team: Team, sandbox_id: str, response: Response, body: Connect | None = None
@@ -78,7 +75,7 @@ async def connect(
 @router.post(
     "/sandboxes/{sandbox_id}/connect",
     response_model=SandboxOut,
-    responses={**ERRORS, 201: {"description": "Resumed", "model": SandboxOut}},
+    responses={**NODE_ERRORS, **RESUMED},
 )
 async def connect_v1(
     ctx: Ctx, team: Team, sandbox_id: str, response: Response, body: Connect | None = None
@@ -91,7 +88,7 @@ async def connect_v1(
     "/sandboxes/{sandbox_id}/resume",
     status_code=201,
     response_model=SandboxOut,
-    responses=CONFLICT,
+    responses=NODE_ERRORS,
 )
 async def resume(
     ctx: Ctx, team: Team, sandbox_id: str, response: Response, body: Resume | None = None

@@ -16,13 +16,15 @@ from corral.api.context import ApiContext
 from corral.api.db.records import TeamRecord
 from corral.api.deps import Ctx, Team
 from corral.api.errors import ApiError, BadRequest
-from corral.api.routes.sandboxes import ERRORS
+from corral.api.routes.sandboxes import NODE_ERRORS
 from corral.api.schemas import SandboxesMetrics, SandboxMetric
 from corral.orchestrator.errors import StateConflict
 
 router = APIRouter(tags=["sandboxes"])
 
 MAX_IDS = 100
+UnixSeconds = Annotated[int | None, Query(ge=0, le=2**63 - 1)]
+"""E2B's `int64` bounds (wire protocol 2.1: `start`, `end` as Unix seconds)."""
 
 
 async def _metric(ctx: ApiContext, team: TeamRecord, sandbox_id: str) -> SandboxMetric | None:
@@ -44,7 +46,7 @@ async def _metric(ctx: ApiContext, team: TeamRecord, sandbox_id: str) -> Sandbox
     )
 
 
-@router.get("/sandboxes/metrics", response_model=SandboxesMetrics, responses=ERRORS)
+@router.get("/sandboxes/metrics", response_model=SandboxesMetrics, responses=NODE_ERRORS)
 async def many(
     ctx: Ctx, team: Team, sandbox_ids: Annotated[str, Query(min_length=1)]
 ) -> SandboxesMetrics:
@@ -62,9 +64,11 @@ async def many(
     return SandboxesMetrics(sandboxes=found)
 
 
-@router.get("/sandboxes/{sandbox_id}/metrics", response_model=list[SandboxMetric], responses=ERRORS)
+@router.get(
+    "/sandboxes/{sandbox_id}/metrics", response_model=list[SandboxMetric], responses=NODE_ERRORS
+)
 async def one(
-    ctx: Ctx, team: Team, sandbox_id: str, start: int | None = None, end: int | None = None
+    ctx: Ctx, team: Team, sandbox_id: str, start: UnixSeconds = None, end: UnixSeconds = None
 ) -> list[SandboxMetric]:
     """The sandbox's metrics within [start, end] (Unix seconds): the point taken now."""
     metric = await _metric(ctx, team, sandbox_id)

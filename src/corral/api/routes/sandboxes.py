@@ -6,13 +6,14 @@ reads, 204 for the rest); anything else would read as "Body of the request is No
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
 from corral.api import listing, sandboxes
 from corral.api.deps import Ctx, Team
 from corral.api.nodes import list_all
+from corral.api.openapi import errors
 from corral.api.schemas import (
     ListedSandbox,
     NewSandbox,
@@ -24,34 +25,33 @@ from corral.api.schemas import (
 
 router = APIRouter(tags=["sandboxes"])
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Bad request"},
-    401: {"description": "Missing or invalid API key"},
-    404: {"description": "Not found"},
-    429: {"description": "Rate or concurrency limit reached"},
-}
+ERRORS = errors(400, 401, 404, 429, 500)
+"""What any authenticated route with an id in its path may answer."""
+NODE_ERRORS = errors(400, 401, 404, 409, 429, 500, 503)
+"""…and one that asks the sandbox's node to change something."""
+LIST_ERRORS = errors(400, 401, 429, 500)
 
 
-@router.post("/v2/sandboxes", status_code=201, response_model=SandboxOut, responses=ERRORS)
+@router.post("/v2/sandboxes", status_code=201, response_model=SandboxOut, responses=NODE_ERRORS)
 async def create_sandbox(ctx: Ctx, team: Team, body: NewSandbox) -> SandboxOut:
     """Start a sandbox; answered once its envd is reachable."""
     return await sandboxes.create(ctx, team, body)
 
 
-@router.post("/sandboxes", status_code=201, response_model=SandboxOut, responses=ERRORS)
+@router.post("/sandboxes", status_code=201, response_model=SandboxOut, responses=NODE_ERRORS)
 async def create_sandbox_v1(ctx: Ctx, team: Team, body: NewSandbox) -> SandboxOut:
     """Legacy create (older SDKs); same body plus an ignored `secure`."""
     return await sandboxes.create(ctx, team, body)
 
 
-@router.get("/v2/sandboxes", response_model=list[ListedSandbox], responses=ERRORS)
+@router.get("/v2/sandboxes", response_model=list[ListedSandbox], responses=LIST_ERRORS)
 async def list_sandboxes(
     ctx: Ctx,
     team: Team,
     response: Response,
     metadata: str | None = None,
     state: str | None = None,
-    order: str = "desc",
+    order: Literal["asc", "desc"] = "desc",
     next_token: Annotated[str | None, Query(alias="nextToken")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[ListedSandbox]:
@@ -71,7 +71,7 @@ async def list_sandboxes(
     return [sandboxes.listed(node_of[s.sandbox_id], s) for s in items]
 
 
-@router.get("/sandboxes", response_model=list[ListedSandbox], responses=ERRORS)
+@router.get("/sandboxes", response_model=list[ListedSandbox], responses=LIST_ERRORS)
 async def list_sandboxes_v1(
     ctx: Ctx, team: Team, metadata: str | None = None
 ) -> list[ListedSandbox]:
@@ -90,20 +90,20 @@ async def get_sandbox(ctx: Ctx, team: Team, sandbox_id: str) -> SandboxDetail:
     return sandboxes.detail(ctx, node, sandbox)
 
 
-@router.delete("/sandboxes/{sandbox_id}", status_code=204, responses=ERRORS)
+@router.delete("/sandboxes/{sandbox_id}", status_code=204, responses=NODE_ERRORS)
 async def kill_sandbox(ctx: Ctx, team: Team, sandbox_id: str) -> Response:
     await sandboxes.kill(ctx, team, sandbox_id)
     return Response(status_code=204)
 
 
-@router.post("/sandboxes/{sandbox_id}/timeout", status_code=204, responses=ERRORS)
+@router.post("/sandboxes/{sandbox_id}/timeout", status_code=204, responses=NODE_ERRORS)
 async def set_timeout(ctx: Ctx, team: Team, sandbox_id: str, body: Timeout) -> Response:
     """The sandbox now ends `timeout` seconds from now (longer or shorter than before)."""
     await sandboxes.set_timeout(ctx, team, sandbox_id, body.timeout)
     return Response(status_code=204)
 
 
-@router.post("/sandboxes/{sandbox_id}/refreshes", status_code=204, responses=ERRORS)
+@router.post("/sandboxes/{sandbox_id}/refreshes", status_code=204, responses=NODE_ERRORS)
 async def refresh(ctx: Ctx, team: Team, sandbox_id: str, body: Refresh | None = None) -> Response:
     """Legacy keep-alive: at least `duration` (default 60) more seconds."""
     duration = body.duration if body and body.duration is not None else 60

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Response
 from corral.api.db.records import ApiKeyRecord
 from corral.api.deps import Ctx, Team
 from corral.api.errors import NotFound
-from corral.api.routes.sandboxes import ERRORS
+from corral.api.routes.sandboxes import ERRORS, LIST_ERRORS
 from corral.api.schemas import (
     ApiKeyMask,
     CreatedApiKey,
@@ -43,18 +43,18 @@ def _key_out(key: ApiKeyRecord) -> TeamApiKey:
     )
 
 
-@router.get("/teams", response_model=list[TeamOut], responses=ERRORS)
+@router.get("/teams", response_model=list[TeamOut], responses=LIST_ERRORS)
 async def teams(team: Team) -> list[TeamOut]:
     """With an API key, the team it belongs to."""
     return [TeamOut(team_id=team.id, name=team.name)]
 
 
-@router.get("/api-keys", response_model=list[TeamApiKey], responses=ERRORS)
+@router.get("/api-keys", response_model=list[TeamApiKey], responses=LIST_ERRORS)
 async def list_keys(ctx: Ctx, team: Team) -> list[TeamApiKey]:
     return [_key_out(k) for k in await ctx.store.list_api_keys(team.id)]
 
 
-@router.post("/api-keys", status_code=201, response_model=CreatedApiKey, responses=ERRORS)
+@router.post("/api-keys", status_code=201, response_model=CreatedApiKey, responses=LIST_ERRORS)
 async def create_key(ctx: Ctx, team: Team, body: NewApiKey) -> CreatedApiKey:
     """The raw key is in this answer only; Corral keeps its hash."""
     record, raw = await ctx.store.create_api_key(team.id, body.name)

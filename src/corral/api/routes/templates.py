@@ -11,7 +11,8 @@ from fastapi import APIRouter, Response
 from corral.api.db.records import TemplateRecord
 from corral.api.deps import Ctx, Team
 from corral.api.errors import Forbidden, NotFound
-from corral.api.routes.sandboxes import ERRORS
+from corral.api.openapi import errors
+from corral.api.routes.sandboxes import ERRORS, LIST_ERRORS
 from corral.api.schemas import TemplateAlias, TemplateOut
 
 router = APIRouter(tags=["templates"])
@@ -36,18 +37,22 @@ def template_out(t: TemplateRecord) -> TemplateOut:
     )
 
 
-@router.get("/templates", response_model=list[TemplateOut], responses=ERRORS)
+@router.get("/templates", response_model=list[TemplateOut], responses=LIST_ERRORS)
 async def list_templates(ctx: Ctx, team: Team) -> list[TemplateOut]:
     """The team's templates and the public ones."""
     return [template_out(t) for t in await ctx.store.list_templates(team.id)]
 
 
-@router.get("/v2/templates", response_model=list[TemplateOut], responses=ERRORS)
+@router.get("/v2/templates", response_model=list[TemplateOut], responses=LIST_ERRORS)
 async def list_templates_v2(ctx: Ctx, team: Team) -> list[TemplateOut]:
     return [template_out(t) for t in await ctx.store.list_templates(team.id)]
 
 
-@router.get("/templates/aliases/{alias}", response_model=TemplateAlias, responses=ERRORS)
+@router.get(
+    "/templates/aliases/{alias}",
+    response_model=TemplateAlias,
+    responses=errors(400, 401, 403, 404, 429, 500),
+)
 async def template_by_alias(ctx: Ctx, team: Team, alias: str) -> TemplateAlias:
     """200 when the alias is the team's or public, 403 when another team owns it, else 404."""
     owner = await ctx.store.alias_owner(alias)
