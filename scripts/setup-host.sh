@@ -8,6 +8,7 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
 PACKAGES=(
   crun            # OCI runtime, the fast driver
+  buildah         # template builds (chroot isolation, overlay or vfs storage)
   debootstrap     # offline base root filesystems
   docker-registry # tests: the loopback OCI registry for template pulls (run by the tests)
   skopeo          # tests: copies images into that registry

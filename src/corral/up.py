@@ -33,6 +33,7 @@ from corral.api.settings import ApiSettings, NodeConfig
 from corral.orchestrator.settings import OrchestratorSettings
 
 if TYPE_CHECKING:
+    from corral.api.context import ApiContext
     from corral.tls import ServerCerts
 
 console = Console(stderr=True)
@@ -54,6 +55,8 @@ class UpOptions:
     """With `tls_key`: the user's certificate for `*.{domain}`; else a local CA signs one."""
     tls_key: Path | None = None
     instance: str = "corral"
+    build_defaults: bool = True
+    """Build the default templates (`base`, …) when they are missing or out of date."""
 
     @property
     def e2b_domain(self) -> str | None:
@@ -133,12 +136,16 @@ async def run_up(
         database = Database(api_settings.database)
         await database.upgrade()
         store = Store(database)
-        await register_templates(store, [DefaultTemplate("base", templates.rootfs("base"))])
+        if await store.get_template(None, "base") is None:
+            # The bare debootstrap root filesystem, until the default build replaces it.
+            await register_templates(store, [DefaultTemplate("base", templates.rootfs("base"))])
         api_key = await first_api_key(store, up_dir / "api-key")
         await database.dispose()
     orchestrator = OrchestratorServer(orch_settings, driver, templates)
     async with _step(f"orchestrator ({options.runtime}) on 127.0.0.1:{options.orchestrator_port}"):
         await orchestrator.start()
+    # For `corral template build base` and other local admin commands.
+    (up_dir / "orchestrator-address").write_text(f"127.0.0.1:{options.orchestrator_port}\n")
     catalog = MemoryCatalog()
     import uvicorn
 
@@ -163,6 +170,8 @@ async def run_up(
         async with _step(f"proxy on {options.host}:{options.proxy_port}"):
             tasks.append(asyncio.create_task(serve_proxy(proxy_settings, catalog), name="proxy"))
             await _port_open(options.host, options.proxy_port, tasks[-1])
+        if options.build_defaults:
+            await _build_defaults(api_app.state.ctx)
         plain = {
             "E2B_API_URL": f"http://{_reachable(options.host)}:{options.api_port}",
             "E2B_SANDBOX_URL": f"http://{_reachable(options.host)}:{options.proxy_port}",
@@ -202,6 +211,24 @@ async def run_up(
             await asyncio.gather(*tasks, return_exceptions=True)
         await orchestrator.stop()
         console.print("Corral stopped; running sandboxes are kept for the next start.")
+
+
+async def _build_defaults(ctx: ApiContext) -> None:
+    """Build the default templates that are missing, with a progress bar per build."""
+    from corral.api.defaults import DefaultBuildFailed, build_default, needs_build
+    from corral.cli.progress import build_progress
+    from corral.templates.defaults import DEFAULTS
+
+    for template in DEFAULTS.values():
+        if not await needs_build(ctx, template):
+            continue
+        with build_progress(console, f"building template {template.name}") as on_log:
+            try:
+                await build_default(ctx, template, on_log)
+            except DefaultBuildFailed as exc:
+                console.print(f"[red]✗[/red] template {template.name}: {exc}")
+                continue
+        console.print(f"[green]✓[/green] template {template.name} built")
 
 
 def _server_certs(options: UpOptions) -> ServerCerts:

@@ -62,7 +62,10 @@ def platform(
         instance="corrale2e",
         pool="10.251.0.0/16",
         ifname_prefix="cre",
-        extra_env={"CORRAL_ORCHESTRATOR_REAPER_INTERVAL": "0.2"},
+        extra_env={
+            "CORRAL_ORCHESTRATOR_REAPER_INTERVAL": "0.2",
+            "CORRAL_ORCHESTRATOR_TEMPLATE_READY_TIMEOUT": "8",
+        },
     )
     yield Platform(proc, data_dir, exports)
     stop_corral_up(proc)

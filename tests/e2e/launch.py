@@ -27,6 +27,7 @@ def start_corral_up(
     ifname_prefix: str,
     pool_size: int = 1,
     extra_env: dict[str, str] | None = None,
+    build_defaults: bool = False,
     domain: str | None = None,
 ) -> tuple[subprocess.Popen[str], dict[str, str]]:
     """The running process and its exports (once it printed all three).
@@ -50,6 +51,7 @@ def start_corral_up(
         "--runtime", runtime,
         "--pool-size", str(pool_size),
         "--instance", instance,
+        *([] if build_defaults else ["--no-build-defaults"]),
     ]  # fmt: skip
     if domain is not None:
         argv += ["--domain", domain, "--https-port", str(free_port())]

@@ -51,6 +51,7 @@ async def builder(tmp_path: Path, base_rootfs: Path) -> AsyncIterator[Builder]:
     yield b
     await b.close()
     unmount_under(tmp_path)
+    shutil.rmtree(runroot, ignore_errors=True)
 
 
 async def _finish(builder: Builder, build_id: str, raw: dict[str, object]) -> BuildState:
@@ -127,3 +128,19 @@ async def test_failing_step_is_named_in_the_reason(builder: Builder) -> None:
     assert state.reason_step == "step-1"
     assert "exit status 7" in (state.reason or "")
     assert state.logs[-1].level == "error"
+
+
+async def test_identical_rebuild_shares_the_root_filesystem(builder: Builder) -> None:
+    spec = {"steps": [{"type": "RUN", "args": ["echo same > /tmp/same"]}], "readyCmd": "true"}
+    first = await _finish(builder, "b-first", spec)
+    second = await _finish(builder, "b-second", spec)
+    assert first.status == second.status == "ready", (first.reason, second.reason)
+    assert any("linking its root filesystem" in e.message for e in second.logs)
+    assert any("already checked" in e.message for e in second.logs)
+    a = builder.templates.find("b-first")
+    b = builder.templates.find("b-second")
+    assert a is not None and b is not None
+    assert (a.rootfs / "tmp/same").stat().st_ino == (b.rootfs / "tmp/same").stat().st_ino
+    builder.templates.remove("b-first")  # the other build keeps its files
+    assert (b.rootfs / "tmp/same").read_text() == "same\n"
+    assert len(builder.checked) == 1  # type: ignore[attr-defined]

@@ -23,10 +23,11 @@ from corral.api.db.database import Database
 from corral.api.db.store import Store
 from corral.api.guards import RequestGuard
 from corral.api.nodes import NodeDirectory, Placement, StaticNodes
-from corral.api.routes import health, lifecycle, metrics, sandboxes, teams, templates
+from corral.api.routes import builds, health, lifecycle, metrics, sandboxes, teams, templates
 from corral.api.routes import logs as sandbox_logs
 from corral.api.routesync import keep_in_sync, reconcile
 from corral.api.settings import ApiSettings
+from corral.api.template_builds import BuildWatchers
 from corral.catalog.types import RoutingCatalog
 from corral.catalog.url import open_catalog
 
@@ -55,6 +56,8 @@ def create_app(
             placement=Placement(directory),
         )
         app.state.ctx = ctx
+        ctx.build_watchers = BuildWatchers(ctx)
+        await ctx.build_watchers.resume()
         written, _ = await reconcile(directory, ctx.catalog)
         sync = asyncio.create_task(
             keep_in_sync(directory, ctx.catalog, settings.catalog_sync_interval)
@@ -63,6 +66,7 @@ def create_app(
         try:
             yield
         finally:
+            await ctx.build_watchers.close()
             sync.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sync
@@ -81,7 +85,7 @@ def create_app(
     errors.install(app)
     openapi.install(app)
     # metrics first: `/sandboxes/metrics` must not be taken for a sandbox id.
-    for module in (health, metrics, sandboxes, lifecycle, sandbox_logs, templates, teams):
+    for module in (health, metrics, sandboxes, lifecycle, sandbox_logs, builds, templates, teams):
         app.include_router(module.router)
     app.add_middleware(RequestGuard, max_bytes=settings.max_body_bytes)
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from corral.api.db.database import Database
 from corral.api.db.records import TeamRecord, TemplateRecord
@@ -13,6 +14,9 @@ from corral.api.nodes import NodeDirectory, Placement
 from corral.api.ratelimit import RateLimiter
 from corral.api.settings import ApiSettings
 from corral.catalog.types import RoutingCatalog
+
+if TYPE_CHECKING:
+    from corral.api.template_builds import BuildWatchers
 
 TEMPLATE_CACHE_SECONDS = 5.0
 
@@ -26,6 +30,7 @@ class ApiContext:
     catalog: RoutingCatalog
     placement: Placement
     limiter: RateLimiter = field(default_factory=RateLimiter)
+    build_watchers: BuildWatchers = field(init=False)
     _keys: dict[str, tuple[TeamRecord, float]] = field(default_factory=dict)
     _templates: dict[tuple[str, str], tuple[TemplateRecord, float]] = field(default_factory=dict)
 

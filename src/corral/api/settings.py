@@ -6,6 +6,7 @@ Nodes are listed in configuration for now (`CORRAL_API_NODES='[{"id": "n1", "tar
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr
@@ -18,6 +19,9 @@ class NodeConfig(BaseModel):
     id: str
     target: str
     """host:port of the node's orchestrator gRPC server."""
+
+
+_PROCESS_KEY = secrets.token_bytes(32)
 
 
 class ApiSettings(BaseSettings):
@@ -52,8 +56,23 @@ class ApiSettings(BaseSettings):
     """Largest JSON body accepted; the API takes no uploads."""
     catalog_sync_interval: float = 1.0
     """Seconds between reconciliations of the routing catalog with the nodes' sandboxes."""
+    signing_key: SecretStr | None = None
+    """Signs upload URLs; set the same one on every API process (default: one per process)."""
+    artifacts: str = ""
+    """Artifact store URL (shared with the orchestrators); empty: `<data_dir>/artifacts`."""
+    max_upload_bytes: int = 4 * 1024**3
+    """Largest COPY archive a template build may upload."""
     api_key_cache_seconds: float = 10.0
     """How long a checked API key is trusted without asking the database again."""
+
+    def signing_key_bytes(self) -> bytes:
+        if self.signing_key is not None:
+            return self.signing_key.get_secret_value().encode()
+        return _PROCESS_KEY
+
+    @property
+    def artifacts_url(self) -> str:
+        return self.artifacts or str(self.data_dir / "artifacts")
 
     @property
     def database(self) -> str:

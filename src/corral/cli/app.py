@@ -20,9 +20,11 @@ app = typer.Typer(
 def _register_subcommands() -> None:
     """The team and key commands (they load the database layer; envd never builds this CLI)."""
     from corral.cli.keys import keys_app, team_app
+    from corral.cli.templates import template_app
 
     app.add_typer(team_app, name="team")
     app.add_typer(keys_app, name="keys")
+    app.add_typer(template_app, name="template")
 
 
 _register_subcommands()
@@ -100,6 +102,10 @@ def up(
     instance: Annotated[
         str, typer.Option(help="Name of this platform's host resources (netns, nft table).")
     ] = "corral",
+    build_defaults: Annotated[
+        bool,
+        typer.Option(help="Build the default templates (base, …) when missing or out of date."),
+    ] = True,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "warning",
 ) -> None:
     """Run the whole platform on this machine: orchestrator, API and proxy, embedded defaults.
@@ -135,6 +141,7 @@ def up(
         tls_cert=tls_cert,
         tls_key=tls_key,
         instance=instance,
+        build_defaults=build_defaults,
     )
     raise typer.Exit(main(options, log_level))
 

@@ -19,6 +19,7 @@ from google.protobuf.empty_pb2 import Empty
 from corral.orchestrator.auth import bearer_metadata
 from corral.orchestrator.errors import ERROR_KEY, error_for
 from corral.orchestrator.gen import orchestrator_pb2 as pb
+from corral.orchestrator.gen import templates_pb2 as tpb
 from corral.orchestrator.sandbox_logs import LogEntry, LogQuery
 from corral.orchestrator.wire import (
     NodeInfo,
@@ -36,6 +37,7 @@ _Resp = TypeVar("_Resp")
 
 SANDBOX_SERVICE = "/corral.orchestrator.v1.SandboxService"
 NODE_SERVICE = "/corral.orchestrator.v1.NodeService"
+TEMPLATE_SERVICE = "/corral.orchestrator.v1.TemplateService"
 
 
 class OrchestratorClient:
@@ -78,6 +80,16 @@ class OrchestratorClient:
             f"{s}/Logs", pb.LogsRequest.SerializeToString, pb.LogsResponse.FromString
         )
         self._info = unary(f"{NODE_SERVICE}/Info", Empty.SerializeToString, pb.NodeInfo.FromString)
+        t = TEMPLATE_SERVICE
+        self._start_build = unary(
+            f"{t}/StartBuild", tpb.StartBuildRequest.SerializeToString, tpb.BuildInfo.FromString
+        )
+        self._get_build = unary(
+            f"{t}/GetBuild", tpb.GetBuildRequest.SerializeToString, tpb.BuildInfo.FromString
+        )
+        self._delete_build = unary(
+            f"{t}/DeleteBuild", tpb.BuildRef.SerializeToString, Empty.FromString
+        )
 
     async def __aenter__(self) -> Self:
         return self
@@ -201,6 +213,32 @@ class OrchestratorClient:
 
     async def info(self) -> NodeInfo:
         return NodeInfo.from_message(await self._call(self._info, Empty()))
+
+    async def start_build(
+        self,
+        build_id: str,
+        template_id: str,
+        spec_json: str,
+        *,
+        base_template_id: str = "",
+        base_build_id: str = "",
+    ) -> tpb.BuildInfo:
+        """Start a template build on this node (it runs in the background)."""
+        request = tpb.StartBuildRequest(
+            build_id=build_id,
+            template_id=template_id,
+            spec_json=spec_json,
+            base_template_id=base_template_id,
+            base_build_id=base_build_id,
+        )
+        return await self._call(self._start_build, request)
+
+    async def get_build(self, build_id: str, logs_offset: int = 0, limit: int = 0) -> tpb.BuildInfo:
+        request = tpb.GetBuildRequest(build_id=build_id, logs_offset=logs_offset, limit=limit)
+        return await self._call(self._get_build, request)
+
+    async def delete_build(self, build_id: str) -> None:
+        await self._call(self._delete_build, tpb.BuildRef(build_id=build_id))
 
 
 def _set_lifetime(

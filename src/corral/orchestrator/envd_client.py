@@ -32,7 +32,7 @@ class EnvdClient:
     def __init__(self, *, port: int = ENVD_PORT, poll_interval: float = 0.005) -> None:
         self.port = port
         self.poll_interval = poll_interval
-        self._http = httpx.AsyncClient(
+        self.http = httpx.AsyncClient(
             trust_env=False,
             timeout=httpx.Timeout(REQUEST_TIMEOUT, connect=CONNECT_TIMEOUT),
         )
@@ -48,7 +48,7 @@ class EnvdClient:
         attempt = httpx.Timeout(min(within, REQUEST_TIMEOUT), connect=min(within, CONNECT_TIMEOUT))
         while True:
             try:
-                response = await self._http.get(url, timeout=attempt)
+                response = await self.http.get(url, timeout=attempt)
                 if response.is_success:
                     return
                 last = f"HTTP {response.status_code}"
@@ -81,7 +81,7 @@ class EnvdClient:
         if default_workdir:
             body["defaultWorkdir"] = default_workdir
         try:
-            response = await self._http.post(self._url(address, "/init"), json=body)
+            response = await self.http.post(self._url(address, "/init"), json=body)
         except httpx.HTTPError as exc:
             raise SandboxNotReady(f"envd at {address} did not take /init: {exc!r}") from exc
         if not response.is_success:
@@ -99,7 +99,7 @@ class EnvdClient:
         await prepare_snapshot(address, self.port, access_token)
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self.http.aclose()
 
 
 async def prepare_snapshot(address: str, port: int, access_token: str | None) -> None:

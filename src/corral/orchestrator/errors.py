@@ -52,6 +52,14 @@ class NodeUnavailable(OrchestratorError):
     """The node cannot be reached or is shutting down."""
 
 
+class BuildNotFound(OrchestratorError):
+    """No template build with that id on this node."""
+
+
+class BuilderUnavailable(OrchestratorError):
+    """This node cannot build templates (no buildah)."""
+
+
 class InternalError(OrchestratorError):
     """Anything else: a host command failed, a bug."""
 
@@ -60,6 +68,8 @@ _CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (InvalidRequest, grpc.StatusCode.INVALID_ARGUMENT),
     (SandboxNotFound, grpc.StatusCode.NOT_FOUND),
     (TemplateNotFound, grpc.StatusCode.NOT_FOUND),
+    (BuildNotFound, grpc.StatusCode.NOT_FOUND),
+    (BuilderUnavailable, grpc.StatusCode.FAILED_PRECONDITION),
     (SandboxExists, grpc.StatusCode.ALREADY_EXISTS),
     (StateConflict, grpc.StatusCode.FAILED_PRECONDITION),
     (CapacityExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
@@ -90,6 +100,8 @@ _BY_NAME: dict[str, type[OrchestratorError]] = {
         InvalidRequest,
         SandboxNotFound,
         TemplateNotFound,
+        BuildNotFound,
+        BuilderUnavailable,
         SandboxExists,
         StateConflict,
         CapacityExhausted,

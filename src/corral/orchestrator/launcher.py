@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from pathlib import Path
 from typing import Literal
 
 from corral import logs
 from corral.orchestrator.envd_client import EnvdClient
+from corral.orchestrator.envd_process import EnvdCommands
+from corral.orchestrator.errors import SandboxNotReady
 from corral.orchestrator.models import CreateParams, PoolKey
 from corral.orchestrator.pool import WarmPool
 from corral.orchestrator.settings import OrchestratorSettings
-from corral.orchestrator.templates import TemplateCatalog
+from corral.orchestrator.templates import TemplateCatalog, TemplateImage
 from corral.runtime.types import Driver, RuntimeSandbox, SandboxSpec
 
 log = logs.get("orchestrator.launcher")
@@ -52,7 +53,9 @@ class Launcher:
         )
         self._background: set[asyncio.Task[None]] = set()
 
-    async def claim(self, params: CreateParams, rootfs: Path) -> tuple[RuntimeSandbox, Source]:
+    async def claim(
+        self, params: CreateParams, image: TemplateImage
+    ) -> tuple[RuntimeSandbox, Source]:
         """A pooled sandbox when one is ready and takes its configuration, else a cold start.
 
         Cold starts go straight to the driver, never through the pool's refill slots, so a
@@ -60,7 +63,9 @@ class Launcher:
         """
         while (pooled := self.pool.take(params.pool_key)) is not None:
             try:
-                await self._personalise(pooled, params, open_network=params.allow_internet_access)
+                await self.personalise(
+                    pooled, params, image, open_network=params.allow_internet_access
+                )
             except Exception as exc:
                 log.warning("pooled sandbox unusable", runtime_id=pooled.sandbox_id, error=str(exc))
                 await self.discard(pooled.sandbox_id)
@@ -72,29 +77,36 @@ class Launcher:
         spec = SandboxSpec(
             sandbox_id=new_runtime_id(),
             template_id=params.template_id,
-            rootfs=rootfs,
+            rootfs=image.rootfs,
             resources=params.resources,
             internet=params.allow_internet_access,
         )
-        sandbox = await self._start(spec)
+        sandbox = await self.start(spec)
         try:
-            await self._personalise(sandbox, params, open_network=False)
+            await self.personalise(sandbox, params, image, open_network=False)
         except BaseException:
             await self.discard(sandbox.sandbox_id)
             raise
         return sandbox, "cold"
 
-    async def _personalise(
-        self, sandbox: RuntimeSandbox, params: CreateParams, *, open_network: bool
+    async def personalise(
+        self,
+        sandbox: RuntimeSandbox,
+        params: CreateParams,
+        image: TemplateImage,
+        *,
+        open_network: bool,
     ) -> None:
         """envd's `/init` and, for a pooled sandbox (started offline), the network policy; the
-        two run together, as neither needs the other."""
+        two run together, as neither needs the other. Then the template's start command, if it
+        has one, waited for through its ready command."""
         steps = [
             self.envd.init(
                 str(sandbox.address),
-                env_vars=params.env_vars,
+                env_vars={**image.env, **params.env_vars},
                 access_token=params.envd_access_token,
-                default_user=self.settings.sandbox_user,
+                default_user=image.user or self.settings.sandbox_user,
+                default_workdir=image.workdir,
             )
         ]
         if open_network:
@@ -102,6 +114,38 @@ class Launcher:
         for result in await asyncio.gather(*steps, return_exceptions=True):
             if isinstance(result, BaseException):
                 raise result
+        if image.start_cmd or image.ready_cmd:
+            await self.start_template_command(str(sandbox.address), image, params.envd_access_token)
+
+    async def start_template_command(
+        self, address: str, image: TemplateImage, access_token: str | None
+    ) -> None:
+        """E2B's start command: run in the background, then the ready command polled until it
+        exits 0 (`SandboxNotReady` after `template_ready_timeout`)."""
+        commands = EnvdCommands(self.envd.http, self.envd.port)
+        user = image.user or self.settings.sandbox_user
+        if image.start_cmd:
+            await commands.start(
+                address, image.start_cmd, user=user, cwd=image.workdir, access_token=access_token
+            )
+        if not image.ready_cmd:
+            return
+        deadline = asyncio.get_running_loop().time() + self.settings.template_ready_timeout
+        last = ""
+        while True:
+            result = await commands.run(
+                address, image.ready_cmd, user=user, cwd=image.workdir, access_token=access_token
+            )
+            if result.exit_code == 0:
+                return
+            last = result.output.strip()[-500:]
+            if asyncio.get_running_loop().time() >= deadline:
+                within = self.settings.template_ready_timeout
+                raise SandboxNotReady(
+                    f"ready command did not succeed within {within:g}s"
+                    + (f" (last output: {last})" if last else "")
+                )
+            await asyncio.sleep(0.2)
 
     async def start_pooled(self, key: PoolKey) -> RuntimeSandbox:
         """A pool sandbox: started offline, answering, warmed, not personalised.
@@ -113,13 +157,13 @@ class Launcher:
         spec = SandboxSpec(
             sandbox_id=new_runtime_id(),
             template_id=key.template_id,
-            rootfs=self.templates.rootfs(key.template_id),
+            rootfs=self.templates.image(key.template_id).rootfs,
             resources=key.resources,
             internet=False,
         )
-        return await self._start(spec, health_checks=2)
+        return await self.start(spec, health_checks=2)
 
-    async def _start(self, spec: SandboxSpec, health_checks: int = 1) -> RuntimeSandbox:
+    async def start(self, spec: SandboxSpec, health_checks: int = 1) -> RuntimeSandbox:
         """Create through the driver and wait for envd (`health_checks` answers in a row);
         tear down on any failure."""
         sandbox = await self._driver_create(spec)

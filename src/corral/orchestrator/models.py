@@ -51,10 +51,12 @@ class CreateParams:
     allow_internet_access: bool = True
     envd_access_token: str | None = None
     auto_pause: bool = False
+    image_key: str = ""
+    """The template image the node resolved (a build id for built templates)."""
 
     @property
     def pool_key(self) -> PoolKey:
-        return PoolKey(self.template_id, self.resources)
+        return PoolKey(self.image_key or self.template_id, self.resources)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from corral import logs
@@ -111,7 +111,7 @@ class Node:
         self.reaper.start()
         for template_id in self.settings.pool_templates:
             try:
-                self.templates.rootfs(template_id)
+                self.templates.image(template_id)
             except TemplateNotFound as exc:
                 log.warning("no warm pool", template=template_id, reason=str(exc))
                 continue
@@ -152,11 +152,12 @@ class Node:
         sandbox_id = check_sandbox_id(params.sandbox_id)
         if sandbox_id in self.registry or sandbox_id in self._creating:
             raise SandboxExists(f"sandbox {sandbox_id} already exists")
-        rootfs = self.templates.rootfs(params.template_id)
+        image = self.templates.image(params.template_id, params.build_id)
+        params = replace(params, image_key=image.key)
         started = time.perf_counter()
         self._creating.add(sandbox_id)
         try:
-            sandbox, source = await self.launcher.claim(params, rootfs)
+            sandbox, source = await self.launcher.claim(params, image)
             record = SandboxRecord(
                 sandbox_id=sandbox_id,
                 runtime_id=sandbox.sandbox_id,

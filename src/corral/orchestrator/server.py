@@ -16,11 +16,14 @@ import grpc.aio
 
 from corral import logs
 from corral.orchestrator.auth import SecretInterceptor
+from corral.orchestrator.build_service import TemplateService
+from corral.orchestrator.builds import TemplateBuilds
 from corral.orchestrator.gen import orchestrator_pb2_grpc as pb_grpc
+from corral.orchestrator.gen import templates_pb2_grpc as tpb_grpc
 from corral.orchestrator.node import Node
 from corral.orchestrator.service import NodeService, SandboxService
 from corral.orchestrator.settings import OrchestratorSettings
-from corral.orchestrator.templates import TemplateCatalog
+from corral.orchestrator.templates import NodeTemplates, TemplateCatalog
 from corral.runtime.types import Driver
 
 log = logs.get("orchestrator.server")
@@ -34,12 +37,19 @@ class OrchestratorServer:
     ) -> None:
         self.settings = settings
         self.node = Node(driver=driver, templates=templates, settings=settings)
+        self.builds = (
+            TemplateBuilds(self.node, templates, settings)
+            if isinstance(templates, NodeTemplates)
+            else None
+        )
         self.port: int | None = None
         self._server: grpc.aio.Server | None = None
 
     async def start(self) -> int:
         """Recover, then listen; returns the bound port (useful with port 0)."""
         await self.node.start()
+        if self.builds is not None:
+            await self.builds.start()
         interceptors: list[grpc.aio.ServerInterceptor] = []
         if self.settings.secret is not None:
             interceptors.append(SecretInterceptor(self.settings.secret.get_secret_value()))
@@ -54,6 +64,8 @@ class OrchestratorServer:
         )
         pb_grpc.add_SandboxServiceServicer_to_server(SandboxService(self.node), server)  # type: ignore[no-untyped-call]
         pb_grpc.add_NodeServiceServicer_to_server(NodeService(self.node), server)  # type: ignore[no-untyped-call]
+        if self.builds is not None:
+            tpb_grpc.add_TemplateServiceServicer_to_server(TemplateService(self.builds), server)  # type: ignore[no-untyped-call]
         address = f"{self.settings.host}:{self.settings.port}"
         try:
             port = server.add_insecure_port(address)
@@ -74,6 +86,8 @@ class OrchestratorServer:
         if self._server is not None:
             await self._server.stop(self.settings.shutdown_grace if grace is None else grace)
             self._server = None
+        if self.builds is not None:
+            await self.builds.stop()
         await self.node.stop()
 
 

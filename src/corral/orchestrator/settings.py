@@ -69,6 +69,10 @@ class OrchestratorSettings(BaseSettings):
     """The account envd runs commands as when the SDK names none (E2B templates have `user`)."""
 
     readiness_timeout: float = Field(default=30.0, gt=0)
+    artifacts: str = ""
+    """Artifact store URL (COPY files, template exports); empty: `<data_dir>/artifacts`."""
+    template_ready_timeout: float = Field(default=120.0, gt=0)
+    """How long a template's ready command may take to succeed (E2B waits as long)."""
     """Seconds a new or resumed sandbox has to answer envd's `/health` before it is torn down."""
     health_poll_interval: float = Field(default=0.005, gt=0)
     reaper_interval: float = Field(default=1.0, gt=0)
@@ -96,3 +100,8 @@ class OrchestratorSettings(BaseSettings):
     @property
     def state_dir(self) -> Path:
         return self.data_dir / "orchestrator"
+
+    @property
+    def templates_dir(self) -> Path:
+        """Templates this node built (or fetched): `<build_id>/rootfs` and its manifest."""
+        return self.data_dir / "templates"

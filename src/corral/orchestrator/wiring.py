@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from corral.orchestrator.settings import OrchestratorSettings
-from corral.orchestrator.templates import StaticTemplates, TemplateCatalog
+from corral.orchestrator.templates import BuiltTemplates, NodeTemplates, StaticTemplates
 
 if TYPE_CHECKING:
     from corral.runtime.types import Driver
 
 
-async def build_oci_driver(settings: OrchestratorSettings) -> tuple[Driver, TemplateCatalog]:
+async def build_oci_driver(settings: OrchestratorSettings) -> tuple[Driver, NodeTemplates]:
     """The OCI driver (runsc or crun) with its networks and envd distribution, and the templates
     it can start (`base` → the base rootfs, built on first use)."""
     from corral.runtime.envd_dist import ensure_envd_dist, envd_command
@@ -44,4 +44,5 @@ async def build_oci_driver(settings: OrchestratorSettings) -> tuple[Driver, Temp
     templates["base"] = await ensure_base_rootfs(
         templates.get("base", settings.data_dir / "images" / "base" / "rootfs")
     )
-    return driver, StaticTemplates(templates)
+    built = BuiltTemplates(settings.templates_dir)
+    return driver, NodeTemplates(StaticTemplates(templates), built)

@@ -179,6 +179,16 @@ def unmount_under(root: Path) -> list[str]:
     return done
 
 
+async def link_tree(source: Path, target: Path) -> None:
+    """A copy of a tree whose files are hard links to the source's (`cp -al`)."""
+    proc = await asyncio.create_subprocess_exec(
+        "cp", "-al", str(source), str(target), stderr=asyncio.subprocess.PIPE
+    )  # fmt: skip
+    _, err = await proc.communicate()
+    if proc.returncode != 0:
+        raise BuildFailed(f"linking {source} failed: {err.decode(errors='replace')[-500:]}")
+
+
 async def _copy_tree(source: Path, target: Path) -> None:
     """`cp -a` (owners, modes, links, xattrs kept; reflinks where the filesystem has them)."""
     proc = await asyncio.create_subprocess_exec(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from corral import logs
-from corral.templates.buildah import Buildah
+from corral.templates.buildah import Buildah, link_tree
 from corral.templates.cache import FetchCache
 from corral.templates.containerfile import files_dir, render, render_finish
 from corral.templates.errors import ArtifactNotFound, BuildFailed, TemplateError
@@ -164,16 +164,23 @@ class Builder:
         finally:
             shutil.rmtree(context, ignore_errors=True)
         config = await self.buildah.config(tag)
-        image = await self._export(state, request, config.env, user, workdir)
-        self.journal.log(state, "Starting a sandbox from the template to check it")
-        try:
-            await self.check(image)
-        except TemplateError:
-            raise
-        except Exception as exc:
-            raise BuildFailed(
-                f"the template's sandbox did not become ready: {exc}", "finalize"
-            ) from exc
+        twin = self.templates.same_image(config.image_id, exclude=request.build_id)
+        image = await self._export(state, request, config.env, user, workdir, twin)
+        if twin is not None and (twin.start_cmd, twin.ready_cmd) == (
+            image.start_cmd,
+            image.ready_cmd,
+        ):
+            self.journal.log(state, f"Same image and commands as build {twin.key}: already checked")
+        else:
+            self.journal.log(state, "Starting a sandbox from the template to check it")
+            try:
+                await self.check(image)
+            except TemplateError:
+                raise
+            except Exception as exc:
+                raise BuildFailed(
+                    f"the template's sandbox did not become ready: {exc}", "finalize"
+                ) from exc
         size = await asyncio.to_thread(_tree_size, image.rootfs)
         result: dict[str, object] = {
             "template_id": request.template_id,
@@ -280,13 +287,25 @@ class Builder:
         return DEFAULT_USER, DEFAULT_WORKDIR
 
     async def _export(
-        self, state: BuildState, request: BuildRequest, env: dict[str, str], user: str, workdir: str
+        self,
+        state: BuildState,
+        request: BuildRequest,
+        env: dict[str, str],
+        user: str,
+        workdir: str,
+        twin: TemplateImage | None,
     ) -> TemplateImage:
-        self.journal.log(state, "Exporting the root filesystem")
         target = self.templates.directory / request.build_id
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True)
-        await self.buildah.export_rootfs(image_tag(request.build_id), target / "rootfs")
+        if twin is not None:
+            # Root filesystems are read-only lower layers: hard links share them safely, and
+            # outlive the other build's deletion.
+            self.journal.log(state, f"Same image as build {twin.key}: linking its root filesystem")
+            await link_tree(twin.rootfs, target / "rootfs")
+        else:
+            self.journal.log(state, "Exporting the root filesystem")
+            await self.buildah.export_rootfs(image_tag(request.build_id), target / "rootfs")
         return TemplateImage(
             key=request.build_id,
             rootfs=target / "rootfs",

@@ -70,6 +70,21 @@ class BuiltTemplates:
         partial.write_text(json.dumps({**record, **(extra or {})}, indent=1))
         os.replace(partial, target)
 
+    def same_image(self, image_id: str, exclude: str = "") -> TemplateImage | None:
+        """A published build made from exactly this image (a rebuild with every step cached)."""
+        if not image_id:
+            return None
+        for manifest in self.directory.glob(f"*/{MANIFEST}"):
+            if manifest.parent.name == exclude:
+                continue
+            try:
+                raw = json.loads(manifest.read_text())
+            except (OSError, ValueError):
+                continue
+            if raw.get("image_id") == image_id:
+                return self.find(manifest.parent.name)
+        return None
+
     def latest(self, template_id: str) -> TemplateImage | None:
         """The newest build of a template published here (a node start's warm pools use it
         before any create names a build)."""

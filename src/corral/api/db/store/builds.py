@@ -190,6 +190,19 @@ class Builds(StorePart):
         except IntegrityError as exc:
             raise ReferenceNotFound(f"build {build_id} not found") from exc
 
+    async def build_log_count(self, build_id: str) -> int:
+        query = (
+            select(func.count()).select_from(EnvBuildLog).where(EnvBuildLog.build_id == build_id)
+        )
+        async with self._db.session(write=False) as session:
+            return int(await session.scalar(query) or 0)
+
+    async def builds_in_progress(self) -> list[BuildRecord]:
+        """Builds a node is working on (status `building`), for watchers to pick up again."""
+        query = select(EnvBuild).where(EnvBuild.status == "building")
+        async with self._db.session(write=False) as session:
+            return [build_record(row) for row in await session.scalars(query)]
+
     async def build_logs(
         self, build_id: str, offset: int = 0, limit: int | None = None
     ) -> list[BuildLogRecord]:

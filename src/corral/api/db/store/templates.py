@@ -204,6 +204,19 @@ class Templates(StorePart):
             found = (await session.execute(query)).one_or_none()
             return None if found is None else (found.team_id, found.public)
 
+    async def own_template_id(self, team_id: str, name: str) -> str | None:
+        """The id of the team's own template called `name` (id or alias), whatever its builds'
+        status: a new build of an existing name goes to that template."""
+        query = (
+            select(Env.id)
+            .outerjoin(EnvAlias, EnvAlias.env_id == Env.id)
+            .where(Env.team_id == team_id, (Env.id == name) | (EnvAlias.alias == name))
+            .limit(1)
+        )
+        async with self._db.session(write=False) as session:
+            found: str | None = await session.scalar(query)
+            return found
+
     async def delete_template(self, team_id: str, template_id: str) -> bool:
         """Delete a team's own template with its aliases, builds and logs; False if none."""
         async with self._db.session() as session:

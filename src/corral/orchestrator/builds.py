@@ -1,0 +1,127 @@
+"""The node's template builder wired to the node: buildah storage, artifacts, sandbox checks.
+
+A build's last step starts a real sandbox from the exported template, through the same
+launcher that serves creates, and runs its start and ready commands: a template that cannot
+start a working sandbox never becomes ready.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from corral import logs
+from corral.orchestrator.errors import BuilderUnavailable, InvalidRequest, OrchestratorError
+from corral.orchestrator.models import CreateParams, utcnow
+from corral.orchestrator.node import Node
+from corral.orchestrator.settings import OrchestratorSettings
+from corral.orchestrator.templates import NodeTemplates
+from corral.runtime.types import SandboxSpec
+from corral.templates.buildah import Buildah, pick_driver
+from corral.templates.builder import Builder, BuildRequest
+from corral.templates.errors import BuildFailed, InvalidBuildSpec
+from corral.templates.images import TemplateImage, valid_build_id
+from corral.templates.journal import BuildJournal, BuildState
+from corral.templates.spec import parse_spec
+from corral.templates.store import open_store
+
+log = logs.get("orchestrator.builds")
+
+OFFLINE_DEBIAN = "docker.io/library/debian:bookworm"
+"""The node's debootstrap Debian (the `base` template's root filesystem), importable with no
+registry: `FROM debian:bookworm` builds offline."""
+
+
+class TemplateBuilds:
+    def __init__(
+        self, node: Node, templates: NodeTemplates, settings: OrchestratorSettings
+    ) -> None:
+        self.node = node
+        self.templates = templates
+        self.built = templates.built
+        self.settings = settings
+        self.journal = BuildJournal(settings.data_dir / "builds")
+        self.builder: Builder | None = None
+
+    async def start(self) -> None:
+        if not Buildah.available():
+            log.warning("buildah is not installed: this node cannot build templates")
+            return
+        root = self.settings.data_dir / "buildah"
+        runroot = Path("/run") / self.settings.instance / "buildah"
+        driver = await pick_driver(root, runroot)
+        self.builder = Builder(
+            buildah=Buildah(root / driver, runroot / driver, driver),
+            store=open_store(self.settings.artifacts or str(self.settings.data_dir / "artifacts")),
+            journal=self.journal,
+            templates=self.built,
+            work_dir=self.settings.data_dir / "builds" / ".work",
+            resolve=self.node.templates.image,
+            check=self.check,
+        )
+        try:
+            base = self.templates.static.image("base").rootfs
+        except OrchestratorError:
+            pass
+        else:
+            self.builder.offline_images[OFFLINE_DEBIAN] = base
+        log.info("template builder ready", storage_driver=driver)
+
+    async def stop(self) -> None:
+        if self.builder is not None:
+            await self.builder.close()
+            await self.builder.buildah.release_mounts()
+
+    def start_build(
+        self,
+        build_id: str,
+        template_id: str,
+        spec_json: str,
+        base_template_id: str,
+        base_build_id: str,
+    ) -> BuildState:
+        if self.builder is None:
+            raise BuilderUnavailable("this node has no template builder (is buildah installed?)")
+        if not valid_build_id(build_id) or len(build_id) > 64:
+            raise InvalidRequest(f"invalid build id {build_id!r}")
+        try:
+            spec = parse_spec(json.loads(spec_json))
+        except (ValueError, InvalidBuildSpec) as exc:
+            raise InvalidRequest(str(exc)) from exc
+        request = BuildRequest(build_id, template_id, spec, base_template_id, base_build_id)
+        return self.builder.start(request)
+
+    def get(self, build_id: str) -> BuildState | None:
+        return self.journal.get(build_id)
+
+    async def delete(self, build_id: str) -> None:
+        if self.builder is not None:
+            await self.builder.delete(build_id)
+        else:
+            self.built.remove(build_id)
+
+    async def check(self, image: TemplateImage) -> None:
+        """A throwaway sandbox from the template: envd answers, start and ready commands work."""
+        launcher = self.node.launcher
+        resources = self.node.default_resources
+        spec = SandboxSpec(
+            sandbox_id=f"rt-build-{image.key[:20]}",
+            template_id=image.key,
+            rootfs=image.rootfs,
+            resources=resources,
+            internet=True,
+        )
+        sandbox = await launcher.start(spec)
+        try:
+            params = CreateParams(
+                sandbox_id=spec.sandbox_id,
+                template_id=image.key,
+                resources=resources,
+                end_time=utcnow(),
+                allow_internet_access=True,
+            )
+            await launcher.personalise(sandbox, params, image, open_network=False)
+        except OrchestratorError as exc:
+            raise BuildFailed(str(exc), "finalize") from exc
+        finally:
+            await launcher.discard(sandbox.sandbox_id)
