@@ -210,3 +210,23 @@ def test_bad_build_requests_are_refused(platform: Platform) -> None:
         assert status.json()["status"] == "waiting"
         unknown = api.get(f"/templates/{made['templateID']}/builds/{uuid.uuid4()}/status")
         assert unknown.status_code == 404
+
+
+def test_delete_keeps_running_sandboxes_working(
+    platform: Platform, sdk_env: dict[str, str]
+) -> None:
+    name = _name("del")
+    Template.build(Template().from_base_image().run_cmd("echo kept > /tmp/kept"), name)
+    sbx = Sandbox.create(name)
+    try:
+        with _api(platform) as api:
+            template_id = next(
+                t["templateID"] for t in api.get("/templates").json() if name in t["aliases"]
+            )
+            assert api.delete(f"/templates/{template_id}").status_code == 204
+        # Its root filesystem stays for the sandbox that runs on it.
+        assert sbx.commands.run("cat /tmp/kept").stdout.strip() == "kept"
+        with pytest.raises(Exception, match="not found"):
+            Sandbox.create(name)
+    finally:
+        sbx.kill()

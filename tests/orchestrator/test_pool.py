@@ -143,3 +143,15 @@ def test_resources_are_part_of_the_pool_key() -> None:
     b = CreateParams("b", "base", Resources(vcpu=1), utcnow())
     c = CreateParams("c", "base", Resources(vcpu=2), utcnow())
     assert a.pool_key == b.pool_key != c.pool_key
+
+
+async def test_dropping_a_template_destroys_its_pool(harness: Harness) -> None:
+    client = await harness.start(pool_size=2)
+    await eventually(lambda: pool_ready(harness, 2))
+    node = harness.server.node  # type: ignore[union-attr]
+    await node.launcher.pool.drop("base")
+    assert (await client.info()).pools == []
+    assert harness.driver.sandboxes == {}
+    # A create of it afterwards is a cold start, and keeps a pool again.
+    await client.create("sbx-after-drop", "base")
+    await eventually(lambda: pool_ready(harness, 2))

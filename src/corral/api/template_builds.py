@@ -79,6 +79,19 @@ async def start_on_node(
     return node
 
 
+async def remove_from_nodes(ctx: ApiContext, builds: list[tuple[str, str | None]]) -> None:
+    """Stop and remove builds on the nodes that have them; a node that cannot be reached is
+    logged (its leftovers are unreachable: nothing names those builds any more)."""
+    for build_id, node_id in builds:
+        node = ctx.nodes.node(node_id) if node_id else None
+        if node is None:
+            continue
+        try:
+            await node.client.delete_build(build_id)
+        except OrchestratorError as exc:
+            log.warning("removing a build from its node failed", build_id=build_id, error=str(exc))
+
+
 class BuildWatchers:
     """One task per build in progress, polling its node until the build ends."""
 

@@ -7,6 +7,8 @@ start a working sandbox never becomes ready.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from pathlib import Path
 
@@ -27,6 +29,9 @@ from corral.templates.store import open_store
 
 log = logs.get("orchestrator.builds")
 
+SWEEP_SECONDS = 60.0
+"""How often files of deleted templates are looked at again (once no sandbox uses them)."""
+
 OFFLINE_DEBIAN = "docker.io/library/debian:bookworm"
 """The node's debootstrap Debian (the `base` template's root filesystem), importable with no
 registry: `FROM debian:bookworm` builds offline."""
@@ -42,8 +47,11 @@ class TemplateBuilds:
         self.settings = settings
         self.journal = BuildJournal(settings.data_dir / "builds")
         self.builder: Builder | None = None
+        self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        self.sweep()
+        self._sweeper = asyncio.create_task(self._sweep_every(SWEEP_SECONDS), name="template-sweep")
         if not Buildah.available():
             log.warning("buildah is not installed: this node cannot build templates")
             return
@@ -67,7 +75,19 @@ class TemplateBuilds:
             self.builder.offline_images[OFFLINE_DEBIAN] = base
         log.info("template builder ready", storage_driver=driver)
 
+    async def _sweep_every(self, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                self.sweep()
+            except OSError as exc:
+                log.warning("template sweep failed", error=str(exc))
+
     async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
         if self.builder is not None:
             await self.builder.close()
             await self.builder.buildah.release_mounts()
@@ -94,11 +114,24 @@ class TemplateBuilds:
     def get(self, build_id: str) -> BuildState | None:
         return self.journal.get(build_id)
 
+    def _in_use(self) -> set[str]:
+        return {record.build_id for record in self.node.registry if record.build_id}
+
     async def delete(self, build_id: str) -> None:
+        """Unpublish a build; its files go now, or once the last sandbox on them is gone."""
+        await self.node.launcher.pool.drop(build_id)
+        keep = build_id in self._in_use()
         if self.builder is not None:
-            await self.builder.delete(build_id)
+            await self.builder.delete(build_id, keep_files=keep)
+        elif keep:
+            self.built.unpublish(build_id)
         else:
             self.built.remove(build_id)
+
+    def sweep(self) -> None:
+        removed = self.built.sweep(self._in_use() | set(self.journal.running()))
+        if removed:
+            log.info("removed deleted templates' files", builds=removed)
 
     async def check(self, image: TemplateImage) -> None:
         """A throwaway sandbox from the template: envd answers, start and ready commands work."""

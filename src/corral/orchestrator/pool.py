@@ -72,14 +72,27 @@ class WarmPool:
         ready = self._ready.get(key)
         return ready.popleft() if ready else None
 
+    async def drop(self, template_key: str) -> None:
+        """Stop keeping pools of a template image (deleted): destroy their ready sandboxes;
+        refills in flight destroy what they make."""
+        keys = [k for k in self._ready if k.template_id == template_key]
+        sandboxes = [s for k in keys for s in self._ready.pop(k)]
+        for key in keys:
+            self._failures.pop(key, None)
+            self._retry_at.pop(key, None)
+        for sandbox in sandboxes:
+            await self._destroy(sandbox.sandbox_id)
+
     def status(self) -> list[PoolStatus]:
         return [
-            PoolStatus(key, len(ready), self._starting[key], self.size)
+            PoolStatus(key, len(ready), self._starting.get(key, 0), self.size)
             for key, ready in self._ready.items()
         ]
 
     def _refill(self, key: PoolKey) -> None:
-        if self._closed or time.monotonic() < self._retry_at.get(key, 0.0):
+        if self._closed or key not in self._ready:
+            return
+        if time.monotonic() < self._retry_at.get(key, 0.0):
             return
         missing = self.size - len(self._ready[key]) - self._starting[key]
         for _ in range(max(missing, 0)):
@@ -103,7 +116,7 @@ class WarmPool:
             self._starting[key] -= 1
             raise
         self._starting[key] -= 1
-        if self._closed:
+        if self._closed or key not in self._ready:
             await self._destroy(sandbox.sandbox_id)
             return
         self._failures.pop(key, None)

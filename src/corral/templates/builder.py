@@ -101,12 +101,17 @@ class Builder:
             task.cancel()
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
 
-    async def delete(self, build_id: str) -> None:
+    async def delete(self, build_id: str, *, keep_files: bool = False) -> None:
+        """Stop the build if it runs, unpublish it and drop its image; its root filesystem
+        too unless `keep_files` (sandboxes still run on it: `sweep` removes it later)."""
         task = self._tasks.get(build_id)
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        self.templates.remove(build_id)
+        if keep_files:
+            self.templates.unpublish(build_id)
+        else:
+            self.templates.remove(build_id)
         await self.buildah.remove_image(image_tag(build_id))
 
     async def _run(self, state: BuildState, request: BuildRequest) -> None:

@@ -99,6 +99,21 @@ class BuiltTemplates:
                 newest = (stamp, manifest.parent.name)
         return None if newest is None else self.find(newest[1])
 
+    def unpublish(self, build_id: str) -> None:
+        """No longer findable; the files stay (for sandboxes still running on them)."""
+        self._cache.pop(build_id, None)
+        if valid_build_id(build_id):
+            (self.directory / build_id / MANIFEST).unlink(missing_ok=True)
+
+    def sweep(self, in_use: set[str]) -> list[str]:
+        """Remove unpublished builds (deleted, or cut short) that no sandbox uses any more."""
+        removed = []
+        for entry in self.directory.iterdir() if self.directory.is_dir() else []:
+            if entry.is_dir() and entry.name not in in_use and not (entry / MANIFEST).exists():
+                self.remove(entry.name)
+                removed.append(entry.name)
+        return removed
+
     def remove(self, build_id: str) -> None:
         self._cache.pop(build_id, None)
         if valid_build_id(build_id):

@@ -88,6 +88,9 @@ class BuildJournal:
             state.result = result
         self._save(state)
 
+    def running(self) -> list[str]:
+        return [b for b, state in self._builds.items() if state.status not in TERMINAL]
+
     def forget(self, build_id: str) -> None:
         self._builds.pop(build_id, None)
 

@@ -14,6 +14,7 @@ from corral.api.errors import Forbidden, NotFound
 from corral.api.openapi import errors
 from corral.api.routes.sandboxes import ERRORS, LIST_ERRORS
 from corral.api.schemas import TemplateAlias, TemplateOut
+from corral.api.template_builds import node_of, remove_from_nodes
 
 router = APIRouter(tags=["templates"])
 
@@ -77,8 +78,11 @@ async def get_template(ctx: Ctx, team: Team, template_id: str) -> TemplateOut:
 
 @router.delete("/templates/{template_id}", status_code=204, responses=ERRORS)
 async def delete_template(ctx: Ctx, team: Team, template_id: str) -> Response:
-    """Only a team's own templates; public platform templates are not deletable here."""
+    """Only a team's own templates; public platform templates are not deletable here. Its
+    builds go from the nodes too (running sandboxes keep their root filesystem mounted)."""
+    builds = await ctx.store.list_builds(template_id, limit=1000)
     if not await ctx.store.delete_template(team.id, template_id):
         raise NotFound(f"template '{template_id}' not found")
     ctx.forget_templates()
+    await remove_from_nodes(ctx, [(b.id, node_of(b.rootfs)) for b in builds])
     return Response(status_code=204)
