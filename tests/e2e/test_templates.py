@@ -230,3 +230,33 @@ def test_delete_keeps_running_sandboxes_working(
             Sandbox.create(name)
     finally:
         sbx.kill()
+
+
+def test_gvisor_templates_start_from_their_ready_snapshot(
+    sdk_env: dict[str, str], request: pytest.FixtureRequest
+) -> None:
+    """Under gVisor a build saves its ready sandbox, and every sandbox of the template is
+    restored from it: the start command's process is the one the build started (same pid,
+    same start stamp in every sandbox). crun has no snapshots: each sandbox runs it anew."""
+    runtime = request.node.callspec.params["platform"]
+    name = _name("snap")
+    template = (
+        Template()
+        .from_base_image()
+        .set_start_cmd("date +%s%N > /tmp/started; exec sleep infinity", "test -s /tmp/started")
+    )
+    logs: list[str] = []
+    Template.build(template, name, on_build_logs=lambda e: logs.append(e.message))
+    assert any("snapshot" in line for line in logs) == (runtime == "runsc")
+    stamps = []
+    for _ in range(2):
+        sbx = Sandbox.create(name)
+        try:
+            out = sbx.commands.run("cat /tmp/started; pgrep -x sleep").stdout.split()
+            assert len(out) == 2, out
+            stamps.append(out[0])
+            sbx.files.write("/tmp/own", sbx.sandbox_id)  # each sandbox writes its own layer
+            assert sbx.files.read("/tmp/own") == sbx.sandbox_id
+        finally:
+            sbx.kill()
+    assert (stamps[0] == stamps[1]) == (runtime == "runsc")

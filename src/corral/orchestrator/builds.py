@@ -22,7 +22,7 @@ from corral.runtime.types import SandboxSpec
 from corral.templates.buildah import Buildah, pick_driver
 from corral.templates.builder import Builder, BuildRequest
 from corral.templates.errors import BuildFailed, InvalidBuildSpec
-from corral.templates.images import TemplateImage, valid_build_id
+from corral.templates.images import SNAPSHOT, TemplateImage, valid_build_id
 from corral.templates.journal import BuildJournal, BuildState
 from corral.templates.spec import parse_spec
 from corral.templates.store import open_store
@@ -133,8 +133,9 @@ class TemplateBuilds:
         if removed:
             log.info("removed deleted templates' files", builds=removed)
 
-    async def check(self, image: TemplateImage) -> None:
-        """A throwaway sandbox from the template: envd answers, start and ready commands work."""
+    async def check(self, image: TemplateImage) -> dict[str, object]:
+        """A throwaway sandbox from the template: envd answers, start and ready commands work.
+        Where the runtime can, the ready sandbox is then saved as the template's snapshot."""
         launcher = self.node.launcher
         resources = self.node.default_resources
         spec = SandboxSpec(
@@ -145,6 +146,7 @@ class TemplateBuilds:
             internet=True,
         )
         sandbox = await launcher.start(spec)
+        saved = False
         try:
             params = CreateParams(
                 sandbox_id=spec.sandbox_id,
@@ -154,7 +156,19 @@ class TemplateBuilds:
                 allow_internet_access=True,
             )
             await launcher.personalise(sandbox, params, image, open_network=False)
+            key = self.node.driver.snapshot_key()
+            if key is None or not self.settings.template_snapshots:
+                return {}
+            address = str(sandbox.address)
+            await self.node.driver.snapshot(
+                sandbox.sandbox_id,
+                image.rootfs.parent / SNAPSHOT,
+                lambda: self.node.envd.prepare_snapshot(address, None),
+            )
+            saved = True
+            return {"snapshot_key": key}
         except OrchestratorError as exc:
             raise BuildFailed(str(exc), "finalize") from exc
         finally:
-            await launcher.discard(sandbox.sandbox_id)
+            if not saved:
+                await launcher.discard(sandbox.sandbox_id)

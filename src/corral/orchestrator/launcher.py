@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from pathlib import Path
 from typing import Literal
 
 from corral import logs
@@ -80,6 +81,7 @@ class Launcher:
             rootfs=image.rootfs,
             resources=params.resources,
             internet=params.allow_internet_access,
+            snapshot=self.snapshot_of(image),
         )
         sandbox = await self.start(spec)
         try:
@@ -114,8 +116,14 @@ class Launcher:
         for result in await asyncio.gather(*steps, return_exceptions=True):
             if isinstance(result, BaseException):
                 raise result
-        if image.start_cmd or image.ready_cmd:
+        if (image.start_cmd or image.ready_cmd) and self.snapshot_of(image) is None:
             await self.start_template_command(str(sandbox.address), image, params.envd_access_token)
+
+    def snapshot_of(self, image: TemplateImage) -> Path | None:
+        """The template's snapshot, when this node's driver can start from it."""
+        if image.snapshot is None or image.snapshot_key != self.driver.snapshot_key():
+            return None
+        return image.snapshot
 
     async def start_template_command(
         self, address: str, image: TemplateImage, access_token: str | None
@@ -154,12 +162,14 @@ class Launcher:
         holding its event loop meanwhile: a second `/health` is answered only once that is
         done, so a sandbox counts as ready in the pool only when a create will not wait for it.
         """
+        image = self.templates.image(key.template_id)
         spec = SandboxSpec(
             sandbox_id=new_runtime_id(),
             template_id=key.template_id,
-            rootfs=self.templates.image(key.template_id).rootfs,
+            rootfs=image.rootfs,
             resources=key.resources,
             internet=False,
+            snapshot=self.snapshot_of(image),
         )
         return await self.start(spec, health_checks=2)
 

@@ -71,6 +71,9 @@ class OrchestratorSettings(BaseSettings):
     readiness_timeout: float = Field(default=30.0, gt=0)
     artifacts: str = ""
     """Artifact store URL (COPY files, template exports); empty: `<data_dir>/artifacts`."""
+    template_snapshots: bool = True
+    """Save each built template's ready sandbox where the runtime can (gVisor), so that its
+    sandboxes start from it instead of booting and running the start command."""
     template_ready_timeout: float = Field(default=120.0, gt=0)
     """How long a template's ready command may take to succeed (E2B waits as long)."""
     """Seconds a new or resumed sandbox has to answer envd's `/health` before it is torn down."""

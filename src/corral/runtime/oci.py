@@ -76,9 +76,10 @@ class OciDriver:
             directory.mkdir(parents=True)
             try:
                 disk = RootDisk(directory)
+                seed = spec.snapshot / "upper" if spec.snapshot is not None else None
                 network, _ = await asyncio.gather(
                     self.networks.create(sid, internet=spec.internet),
-                    disk.create(spec.rootfs, spec.resources.disk_mb),
+                    disk.create(spec.rootfs, spec.resources.disk_mb, seed),
                 )
                 sandbox = RuntimeSandbox(
                     sandbox_id=sid,
@@ -89,9 +90,18 @@ class OciDriver:
                 )
                 self._write_bundle(spec, disk, sandbox)
                 dump_record(directory / "sandbox.json", sandbox, spec.rootfs)
-                await self.runtime.start(
-                    sid, directory / "bundle", self.log_path(sid), network.netns_path
-                )
+                if spec.snapshot is not None:
+                    await self.runtime.restore(
+                        sid,
+                        directory / "bundle",
+                        spec.snapshot / "checkpoint",
+                        self.log_path(sid),
+                        network.netns_path,
+                    )
+                else:
+                    await self.runtime.start(
+                        sid, directory / "bundle", self.log_path(sid), network.netns_path
+                    )
             except BaseException:
                 await self._teardown(sid)
                 raise
@@ -144,6 +154,32 @@ class OciDriver:
         await self.networks.destroy(sandbox_id)
         self.cgroups.remove(sandbox_id)
         shutil.rmtree(self._dir(sandbox_id), ignore_errors=True)
+
+    def snapshot_key(self) -> str | None:
+        """A snapshot holds envd's code in memory and reopens its files from the envd mount:
+        only a node with the same runtime and envd build may start from it."""
+        return f"{self.name}:{self.envd_dir.name}" if self.runtime.checkpoints else None
+
+    async def snapshot(
+        self,
+        sandbox_id: str,
+        dest: Path,
+        before_snapshot: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        if not self.runtime.checkpoints:
+            raise SandboxStateError(f"{self.name} cannot snapshot a sandbox")
+        await self.pause(sandbox_id, before_snapshot)
+        directory = self._dir(sandbox_id)
+        partial = dest.with_name(dest.name + ".part")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        try:
+            shutil.move(directory / "checkpoint", partial / "checkpoint")
+            await RootDisk(directory).save_upper(partial / "upper")
+            partial.rename(dest)
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
+            await self.destroy(sandbox_id)
 
     def log_path(self, sandbox_id: str) -> Path:
         return self._dir(sandbox_id) / "envd.log"

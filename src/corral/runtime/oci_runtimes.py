@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 from typing import ClassVar
 
-from corral.runtime.errors import CommandFailed, HostSetupError
+from corral.runtime.errors import CommandFailed, HostSetupError, SandboxStateError
 from corral.runtime.host import run
 from corral.runtime.reaping import reap_now, reaping
 
@@ -118,6 +118,11 @@ class OciRuntime:
     ) -> None:
         await run(*self.argv("resume", sandbox_id))
 
+    async def restore(
+        self, sandbox_id: str, bundle: Path, image_dir: Path, log: Path, netns_path: str
+    ) -> None:
+        raise SandboxStateError(f"{self.name} cannot start a sandbox from a checkpoint")
+
 
 class Crun(OciRuntime):
     name = "crun"
@@ -186,6 +191,15 @@ class Runsc(OciRuntime):
     async def resume(
         self, sandbox_id: str, bundle: Path, image_dir: Path, log: Path, netns_path: str
     ) -> None:
+        await self.restore(sandbox_id, bundle, image_dir, log, netns_path)
+        shutil.rmtree(image_dir, ignore_errors=True)
+
+    async def restore(
+        self, sandbox_id: str, bundle: Path, image_dir: Path, log: Path, netns_path: str
+    ) -> None:
+        """Start `sandbox_id` from a checkpoint, which is only read: several sandboxes may
+        restore from one template snapshot at once. The network comes from `netns_path`,
+        read afresh, so a restored sandbox has its own address."""
         argv = self.argv(
             "restore",
             "--detach",
@@ -197,7 +211,6 @@ class Runsc(OciRuntime):
         )
         await _run_logged(self.in_netns(netns_path, argv), log)
         await self._adopt(sandbox_id)
-        shutil.rmtree(image_dir, ignore_errors=True)
 
 
 RUNTIMES: dict[str, type[OciRuntime]] = {"crun": Crun, "runsc": Runsc}

@@ -45,8 +45,11 @@ class RootDisk:
     def rootfs(self) -> Path:
         return self.directory / "rootfs"
 
-    async def create(self, lower: Path, size_mb: int) -> None:
-        """Make the image, mount it and the overlay; undo everything if a step fails."""
+    async def create(self, lower: Path, size_mb: int, seed: Path | None = None) -> None:
+        """Make the image, mount it and the overlay; undo everything if a step fails.
+
+        `seed`: an upper layer to start from (a template snapshot's), copied in before the
+        overlay is mounted, as overlayfs wants its layers left alone while mounted."""
         self.directory.mkdir(parents=True, exist_ok=True)
         try:
             with open(self.image, "wb") as f:
@@ -56,6 +59,8 @@ class RootDisk:
             await run("mount", "-o", "loop,noatime", str(self.image), str(self.layer))
             (self.layer / "upper").mkdir(exist_ok=True)
             (self.layer / "work").mkdir(exist_ok=True)
+            if seed is not None:
+                await run("cp", "-a", f"{seed}/.", str(self.layer / "upper"))
             # Lost+found would show up in every sandbox's `/`.
             shutil.rmtree(self.layer / "lost+found", ignore_errors=True)
             self.rootfs.mkdir(exist_ok=True)
@@ -67,6 +72,10 @@ class RootDisk:
         except BaseException:
             await self.destroy()
             raise
+
+    async def save_upper(self, dest: Path) -> None:
+        """A copy of the upper layer (owners, modes, overlayfs whiteouts and xattrs kept)."""
+        await run("cp", "-a", str(self.layer / "upper"), str(dest))
 
     async def destroy(self) -> None:
         """Unmount and delete; safe on a half-made or already removed disk."""

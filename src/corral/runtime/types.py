@@ -37,6 +37,9 @@ class SandboxSpec:
     """The template's root filesystem: the shared, read-only lower layer."""
     resources: Resources = field(default_factory=Resources)
     internet: bool = True
+    snapshot: Path | None = None
+    """Start from this template snapshot (`Driver.snapshot`) instead of booting: the sandbox
+    comes back in the state its template was saved in, processes and memory included."""
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,21 @@ class Driver(Protocol):
 
     async def cleanup_orphans(self, keep: set[str]) -> list[str]:
         """Remove every resource of sandboxes not in `keep` (half-made or unadoptable ones)."""
+        ...
+
+    def snapshot_key(self) -> str | None:
+        """What a template snapshot made by this driver depends on (runtime, envd build);
+        None when this driver cannot snapshot. A snapshot whose key differs is not used."""
+        ...
+
+    async def snapshot(
+        self,
+        sandbox_id: str,
+        dest: Path,
+        before_snapshot: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """Save a running sandbox as a template snapshot in `dest` (made here), then remove
+        the sandbox: new sandboxes start from it (`SandboxSpec.snapshot`) on any network."""
         ...
 
 

@@ -21,7 +21,7 @@ from corral.templates.buildah import Buildah, link_tree
 from corral.templates.cache import FetchCache
 from corral.templates.containerfile import files_dir, render, render_finish
 from corral.templates.errors import ArtifactNotFound, BuildFailed, TemplateError
-from corral.templates.images import BuiltTemplates, TemplateImage
+from corral.templates.images import SNAPSHOT, BuiltTemplates, TemplateImage
 from corral.templates.journal import BuildJournal, BuildState
 from corral.templates.registry import explain_pull_error, from_images, pull_access
 from corral.templates.spec import DEFAULT_USER, DEFAULT_WORKDIR, BuildSpec
@@ -33,9 +33,11 @@ BASE_ALIASES = ("e2bdev/base", "e2bdev/base:latest", "docker.io/e2bdev/base")
 """`Template().from_base_image()`: E2B's base image is Corral's `base` template."""
 STEP_LINE = re.compile(r"^STEP (\d+)/(\d+): ")
 
-CheckTemplate = Callable[[TemplateImage], Awaitable[None]]
+CheckTemplate = Callable[[TemplateImage], Awaitable[dict[str, object]]]
 """Starts a sandbox from a freshly exported template, runs its start and ready commands, and
-raises if the sandbox does not come up ready (the node's launcher provides it)."""
+raises if the sandbox does not come up ready (the node's launcher provides it). Where the
+runtime can, it then saves the sandbox as the template's snapshot (`<build>/snapshot`) and
+answers what the manifest must say about it (`snapshot_key`)."""
 ResolveTemplate = Callable[[str, str], TemplateImage]
 """(template id, build id) → a template this node can start (for `fromTemplate`)."""
 
@@ -171,23 +173,31 @@ class Builder:
         config = await self.buildah.config(tag)
         twin = self.templates.same_image(config.image_id, exclude=request.build_id)
         image = await self._export(state, request, config.env, user, workdir, twin)
-        if twin is not None and (twin.start_cmd, twin.ready_cmd) == (
+        checked: dict[str, object] = {}
+        same_commands = twin is not None and (twin.start_cmd, twin.ready_cmd) == (
             image.start_cmd,
             image.ready_cmd,
-        ):
+        )
+        if twin is not None and same_commands:
             self.journal.log(state, f"Same image and commands as build {twin.key}: already checked")
+            if twin.snapshot is not None:
+                await link_tree(twin.snapshot, image.rootfs.parent / SNAPSHOT)
+                checked["snapshot_key"] = twin.snapshot_key
         else:
             self.journal.log(state, "Starting a sandbox from the template to check it")
             try:
-                await self.check(image)
+                checked = await self.check(image)
             except TemplateError:
                 raise
             except Exception as exc:
                 raise BuildFailed(
                     f"the template's sandbox did not become ready: {exc}", "finalize"
                 ) from exc
+            if checked.get("snapshot_key"):
+                self.journal.log(state, "Saved the ready sandbox as the template's snapshot")
         size = await asyncio.to_thread(_tree_size, image.rootfs)
         result: dict[str, object] = {
+            **checked,
             "template_id": request.template_id,
             "image_id": config.image_id,
             "rootfs_bytes": size,

@@ -11,11 +11,12 @@ import json
 import os
 import shutil
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 MANIFEST = "template.json"
+SNAPSHOT = "snapshot"
 
 
 def valid_build_id(build_id: str) -> bool:
@@ -32,6 +33,10 @@ class TemplateImage:
     workdir: str | None = None
     start_cmd: str | None = None
     ready_cmd: str | None = None
+    snapshot: Path | None = None
+    """The template saved running and ready (start command up), where the runtime can."""
+    snapshot_key: str | None = None
+    """What the snapshot depends on (`Driver.snapshot_key`)."""
 
 
 class BuiltTemplates:
@@ -59,12 +64,15 @@ class BuiltTemplates:
             start_cmd=raw.get("start_cmd"),
             ready_cmd=raw.get("ready_cmd"),
         )
+        snapshot = self.directory / build_id / SNAPSHOT
+        if raw.get("snapshot_key") and snapshot.is_dir():
+            image = replace(image, snapshot=snapshot, snapshot_key=raw["snapshot_key"])
         self._cache[build_id] = image
         return image
 
     def publish(self, image: TemplateImage, extra: Mapping[str, object] | None = None) -> None:
         """Make an exported build findable: its manifest, written atomically, last."""
-        record = {k: v for k, v in asdict(image).items() if k not in ("key", "rootfs")}
+        record = {k: v for k, v in asdict(image).items() if k not in ("key", "rootfs", "snapshot")}
         target = self.directory / image.key / MANIFEST
         partial = target.with_suffix(".part")
         partial.write_text(json.dumps({**record, **(extra or {})}, indent=1))
