@@ -1,0 +1,3 @@
+from corral.interpreter.main import run
+
+run()

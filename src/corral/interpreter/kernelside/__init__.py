@@ -1,0 +1,1 @@
+"""Files that run inside kernels, by path (a kernel's Python need not have Corral installed)."""
