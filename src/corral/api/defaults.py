@@ -10,12 +10,13 @@ ready, and a failed build changes nothing.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 from corral.api.context import ApiContext
 from corral.api.template_builds import NODE_PREFIX, start_on_node
 from corral.templates.defaults import DefaultTemplate
 from corral.templates.spec import parse_spec
+from corral.templates.store import open_store
 
 LogSink = Callable[[str], None]
 
@@ -33,13 +34,16 @@ def _canonical(template: DefaultTemplate) -> dict[str, object]:
     return parse_spec(template.spec).model_dump(by_alias=True, exclude_none=True)
 
 
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
 async def build_default(
     ctx: ApiContext, template: DefaultTemplate, on_log: LogSink | None = None
 ) -> str:
     """Build it now and wait; the build id. Raises `DefaultBuildFailed` with the reason."""
     spec = _canonical(template)
-    if await ctx.store.get_template(None, template.name) is None:
-        raise DefaultBuildFailed(f"template {template.name} is not registered")
+    await ctx.store.ensure_platform_template(template.name)
     build = await ctx.store.create_build(
         template.name,
         vcpu=template.vcpu,
@@ -47,7 +51,18 @@ async def build_default(
         disk_mb=template.disk_mb,
         spec=spec,
     )
-    node = await start_on_node(ctx, build.id, template.name, spec)
+    store = open_store(ctx.settings.artifacts_url)
+    for files_hash, archive in template.files.items():
+        if not await store.exists(f"files/{files_hash}"):
+            await store.put(f"files/{files_hash}", _once(archive()))
+    base_template = base_build = ""
+    parent = spec.get("fromTemplate")
+    if isinstance(parent, str):
+        found = await ctx.store.resolve_template(None, parent)
+        if found is None:
+            raise DefaultBuildFailed(f"template {parent} to build {template.name} from is missing")
+        base_template, base_build = found.id, found.build_id
+    node = await start_on_node(ctx, build.id, template.name, spec, base_template, base_build)
     await ctx.store.update_build(build.id, status="building", rootfs=f"{NODE_PREFIX}{node.id}")
     ctx.build_watchers.watch(build.id, node)
     offset = 0

@@ -67,6 +67,9 @@ class TemplateBuilds:
             resolve=self.node.templates.image,
             check=self.check,
         )
+        bundle = Path(self.settings.build_ca_bundle) if self.settings.build_ca_bundle else None
+        if bundle is not None and bundle.is_file():
+            self.builder.ca_bundle = bundle
         try:
             base = self.templates.static.image("base").rootfs
         except OrchestratorError:

@@ -71,6 +71,8 @@ class OrchestratorSettings(BaseSettings):
     readiness_timeout: float = Field(default=30.0, gt=0)
     artifacts: str = ""
     """Artifact store URL (COPY files, template exports); empty: `<data_dir>/artifacts`."""
+    build_ca_bundle: str = "/etc/ssl/certs/ca-certificates.crt"
+    """The host's trusted CAs, which template builds' RUN steps use (empty: the image's own)."""
     template_snapshots: bool = True
     """Save each built template's ready sandbox where the runtime can (gVisor), so that its
     sandboxes start from it instead of booting and running the start command."""

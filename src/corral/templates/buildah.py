@@ -19,6 +19,9 @@ from typing import Any
 
 from corral.templates.errors import BuildFailed
 
+IMAGE_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+"""Where Debian-like images (and pip, curl, apt, git in them) look for trusted CAs."""
+
 LineSink = Callable[[str], Awaitable[None] | None]
 
 
@@ -97,9 +100,11 @@ class Buildah:
         pull: str = "always",
         authfile: Path | None = None,
         tls_verify: bool = True,
+        ca_bundle: Path | None = None,
     ) -> None:
         """`pull`: buildah's policy (`always`, `never`, …); `authfile`: registry credentials
-        (a file, so that they are not on the command line for every host user to read)."""
+        (a file, so that they are not on the command line for every host user to read);
+        `ca_bundle`: the node's trusted CAs, mounted over the image's for RUN steps only."""
         args = [
             "bud", "--isolation", "chroot", "--layers", "--force-rm", "--format", "oci",
             "--network", "host", "-f", str(containerfile), "-t", tag, f"--pull={pull}",
@@ -110,6 +115,8 @@ class Buildah:
             args += ["--authfile", str(authfile)]
         if not tls_verify:
             args.append("--tls-verify=false")
+        if ca_bundle is not None:
+            args += ["--volume", f"{ca_bundle}:{IMAGE_CA_BUNDLE}:ro"]
         await self._run(*args, str(context), sink=sink)
 
     async def exists(self, image: str) -> bool:

@@ -83,6 +83,10 @@ class Builder:
         self.check = check
         self._slot = asyncio.Semaphore(1)
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self.ca_bundle: Path | None = None
+        """The node's CA bundle, seen by RUN steps in place of the image's: a build reaches
+        what the node reaches (package indexes behind a TLS-inspecting proxy included), and
+        the image is left as it was."""
         self.offline_images: dict[str, Path] = {}
         """Image name → root filesystem to import under that name when missing (offline base
         images: `docker.io/library/debian:bookworm` from the node's debootstrap base)."""
@@ -285,6 +289,7 @@ class Builder:
                     pull=access.pull,
                     authfile=access.authfile,
                     tls_verify=access.tls_verify,
+                    ca_bundle=self.ca_bundle,
                 )
             except BuildFailed as exc:
                 reason = _failure_reason(state, exc.reason)

@@ -107,11 +107,14 @@ async def request_build(
     )
 
 
-async def _own_build(ctx: Ctx, team_id: str, template_id: str, build_id: str | None = None) -> None:
+async def _own_build(
+    ctx: Ctx, team_id: str, template_id: str, build_id: str | None = None, *, read: bool = False
+) -> None:
+    """The template is the team's (or, to `read` a build's status, public) and has that build."""
     template = await ctx.store.get_template(team_id, template_id)
     if template is None:
         raise NotFound(f"template '{template_id}' not found")
-    if template.team_id != team_id:
+    if template.team_id != team_id and not (read and template.public):
         raise Forbidden(f"template '{template_id}' is not the team's")
     if build_id is not None:
         build = await ctx.store.get_build(build_id)
@@ -241,7 +244,7 @@ async def build_status(
     limit: Annotated[int, Query(ge=1, le=100)] = 100,
     level: Annotated[str | None, Query(pattern="^(debug|info|warn|error)$")] = None,
 ) -> TemplateBuildInfo:
-    await _own_build(ctx, team.id, template_id, build_id)
+    await _own_build(ctx, team.id, template_id, build_id, read=True)
     build = await ctx.store.get_build(build_id)
     assert build is not None
     lines = await ctx.store.build_logs(build_id, logs_offset, limit)

@@ -204,6 +204,19 @@ class Templates(StorePart):
             found = (await session.execute(query)).one_or_none()
             return None if found is None else (found.team_id, found.public)
 
+    async def ensure_platform_template(self, template_id: str) -> bool:
+        """A public template owned by no team (a default one), aliased by its id, with no
+        build yet; True if it was made now."""
+        check_name(template_id)
+        async with self._db.session() as session:
+            await self._serialize(session, NAMES)
+            if await session.get(Env, template_id) is not None:
+                return False
+            session.add(_new_env(template_id, None, True, utcnow()))
+            await session.flush()
+            await set_aliases(session, template_id, [template_id])
+            return True
+
     async def own_template_id(self, team_id: str, name: str) -> str | None:
         """The id of the team's own template called `name` (id or alias), whatever its builds'
         status: a new build of an existing name goes to that template."""
