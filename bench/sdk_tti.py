@@ -8,8 +8,6 @@ in the same run. Run as root: `.venv/bin/python -m bench.sdk_tti [--runtime crun
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import subprocess
 import sys
@@ -17,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.runner import run_per_runtime, timed_calls
 from bench.runtime_reference import raw_true, summary
 from corral.runtime.rootfs import default_base_rootfs
 from tests.e2e.launch import start_corral_up, stop_corral_up
@@ -51,13 +50,7 @@ def round_trip(runs: int) -> dict[str, float | int]:
 
     sbx = Sandbox.create()
     try:
-        for _ in range(10):
-            sbx.commands.run("true")
-        times = []
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            sbx.commands.run("true")
-            times.append((time.perf_counter() - t0) * 1000)
+        times = timed_calls(lambda: sbx.commands.run("true"), runs)
     finally:
         sbx.kill()
     return summary(times)
@@ -92,19 +85,7 @@ def measure(runtime: str, runs: int) -> dict[str, object]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--runtime", choices=["crun", "runsc", "both"], default="both")
-    p.add_argument("--runs", type=int, default=30)
-    p.add_argument("--out", type=Path)
-    args = p.parse_args()
-    runtimes = ["crun", "runsc"] if args.runtime == "both" else [args.runtime]
-    result = {"date": time.strftime("%Y-%m-%d %H:%M"), "runs": args.runs}
-    for runtime in runtimes:
-        result[runtime] = measure(runtime, args.runs)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    run_per_runtime(__doc__, measure, 30)
 
 
 if __name__ == "__main__":

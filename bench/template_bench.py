@@ -9,29 +9,10 @@ Run as root: `.venv/bin/python -m bench.template_bench [--runtime crun|runsc|bot
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
+from bench.runner import corral_cli, platform, run_per_runtime
 from bench.runtime_reference import summary
-from corral.runtime.rootfs import default_base_rootfs
-from tests.e2e.launch import start_corral_up, stop_corral_up
-
-
-def timed_cli(*args: str) -> float:
-    t0 = time.perf_counter()
-    subprocess.run(
-        [str(Path(sys.executable).with_name("corral")), "template", *args],
-        check=True,
-        capture_output=True,
-        env=os.environ.copy(),
-    )
-    return round(time.perf_counter() - t0, 2)
 
 
 def sdk_build(name: str, marker: str) -> float:
@@ -64,50 +45,18 @@ def create_to_output(template: str, runs: int) -> dict[str, float | int]:
 
 def measure(runtime: str, runs: int) -> dict[str, object]:
     result: dict[str, object] = {}
-    with tempfile.TemporaryDirectory(prefix="corral-tpl-", dir="/var/tmp") as tmp:
-        proc, exports = start_corral_up(
-            runtime=runtime,
-            data_dir=Path(tmp),
-            base_rootfs=default_base_rootfs(),
-            instance="corraltpl",
-            pool="10.245.0.0/16",
-            ifname_prefix="ctp",
-            pool_size=0,
-        )
-        os.environ.update(exports)
-        os.environ["CORRAL_DATA_DIR"] = tmp
-        try:
-            result["base_build_cold_s"] = timed_cli("build", "base")
-            result["base_build_cached_s"] = timed_cli("build", "base")
-            result["sdk_build_cold_s"] = sdk_build("bench-small", "one")
-            result["sdk_build_cached_s"] = sdk_build("bench-small", "one")
-            result["create_to_output_base_cold_pool_ms"] = create_to_output("base", runs)
-            result["create_to_output_start_cmd_cold_pool_ms"] = create_to_output(
-                "bench-small", runs
-            )
-        finally:
-            stop_corral_up(proc)
-            from corral.templates.buildah import unmount_under
-
-            unmount_under(Path(tmp))
-    print(f"{runtime} done", file=sys.stderr, flush=True)
+    with platform(runtime, "corraltpl", "10.245.0.0/16", "ctp", pool_size=0):
+        result["base_build_cold_s"] = corral_cli("template", "build", "base")
+        result["base_build_cached_s"] = corral_cli("template", "build", "base")
+        result["sdk_build_cold_s"] = sdk_build("bench-small", "one")
+        result["sdk_build_cached_s"] = sdk_build("bench-small", "one")
+        result["create_to_output_base_cold_pool_ms"] = create_to_output("base", runs)
+        result["create_to_output_start_cmd_cold_pool_ms"] = create_to_output("bench-small", runs)
     return result
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--runtime", choices=["crun", "runsc", "both"], default="both")
-    p.add_argument("--runs", type=int, default=10)
-    p.add_argument("--out", type=Path)
-    args = p.parse_args()
-    runtimes = ["crun", "runsc"] if args.runtime == "both" else [args.runtime]
-    result: dict[str, object] = {"date": time.strftime("%Y-%m-%d %H:%M"), "runs": args.runs}
-    for runtime in runtimes:
-        result[runtime] = measure(runtime, args.runs)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    run_per_runtime(__doc__, measure, 10)
 
 
 if __name__ == "__main__":
