@@ -139,6 +139,7 @@ class OrchestratorClient:
         allow_internet_access: bool = True,
         envd_access_token: str | None = None,
         auto_pause: bool = False,
+        auto_resume: bool = False,
     ) -> Sandbox:
         """Start a sandbox; `timeout_seconds` or `end_time` bound its life (else the node's
         default); envd answers at `address:envd_port` when this returns."""
@@ -155,6 +156,7 @@ class OrchestratorClient:
             allow_internet_access=allow_internet_access,
             envd_access_token=envd_access_token or "",
             auto_pause=auto_pause,
+            auto_resume=auto_resume,
         )
         _set_lifetime(request, timeout_seconds, end_time)
         return Sandbox.from_message(await self._call(self._create, request, self.create_timeout))

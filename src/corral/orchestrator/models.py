@@ -51,6 +51,9 @@ class CreateParams:
     allow_internet_access: bool = True
     envd_access_token: str | None = None
     auto_pause: bool = False
+    auto_resume: bool = False
+    timeout_seconds: int = 0
+    """The lifetime asked for, in seconds (an end time's distance from now when given so)."""
     image_key: str = ""
     """The template image the node resolved (a build id for built templates)."""
 
@@ -82,6 +85,11 @@ class SandboxRecord:
     allow_internet_access: bool = True
     envd_access_token: str | None = None
     auto_pause: bool = False
+    """Paused, not killed, at `end_time`; a paused sandbox is kept until it is deleted."""
+    auto_resume: bool = False
+    """Traffic may wake it when paused: kept for the control plane, which acts on it."""
+    timeout_seconds: int = 0
+    """The lifetime it was created with: what an auto-resume gives it again."""
 
     def evolve(self, **changes: Any) -> SandboxRecord:
         return replace(self, **changes)

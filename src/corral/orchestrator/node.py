@@ -3,6 +3,11 @@
 It owns the registry (durable records), the launcher (warm pools, cold starts), the reaper and
 the envd client; only it and the launcher call the driver. Operations on one sandbox are
 serialised by a per-sandbox lock, so a delete cannot race a pause or the reaper.
+
+At its end time a sandbox is killed, or paused when it was created with `auto_pause` (E2B's
+`lifecycle.on_timeout = "pause"`). A paused sandbox has no end: its timeout clock stops, the
+reaper passes it by, and it is kept (memory and disk) until it is resumed or deleted, as E2B
+keeps paused sandboxes. A resume starts a new clock.
 """
 
 from __future__ import annotations
@@ -173,6 +178,8 @@ class Node:
                 allow_internet_access=params.allow_internet_access,
                 envd_access_token=params.envd_access_token,
                 auto_pause=params.auto_pause,
+                auto_resume=params.auto_resume,
+                timeout_seconds=params.timeout_seconds,
             )
             try:
                 await self.registry.put(record)
@@ -216,14 +223,7 @@ class Node:
     async def pause(self, sandbox_id: str) -> SandboxRecord:
         async with self._locked(sandbox_id) as record:
             _require(record, "running", "pause")
-            address, token = record.address, record.envd_access_token
-            await self.driver.pause(
-                record.runtime_id, lambda: self.envd.prepare_snapshot(address, token)
-            )
-            record = record.evolve(state="paused")
-            await self.registry.put(record)
-            log.info("sandbox paused", **_ids(record))
-            return record
+            return await self._pause(record)
 
     async def resume(self, sandbox_id: str, end_time: datetime) -> SandboxRecord:
         """Back to running, reported so only once envd answers again."""
@@ -297,10 +297,31 @@ class Node:
             await self._kill(record)
 
     async def _on_timeout(self, record: SandboxRecord) -> None:
-        """What the end of a sandbox's time does: kill it. `record.auto_pause` is kept for
-        pause-on-timeout, which replaces the kill here for sandboxes that ask for it."""
-        log.info("sandbox timed out", **_ids(record))
+        """What the end of a sandbox's time does: pause it if it asked for that, else kill it.
+
+        A pause that fails kills instead: the sandbox's time is up either way, and one left
+        running would be retried (and fail) on every sweep.
+        """
+        log.info("sandbox timed out", **_ids(record), auto_pause=record.auto_pause)
+        if record.auto_pause:
+            try:
+                await self._pause(record)
+                return
+            except Exception as exc:
+                log.error("pause at timeout failed: killing", **_ids(record), error=str(exc))
         await self._kill(record)
+
+    async def _pause(self, record: SandboxRecord) -> SandboxRecord:
+        """Freeze a running sandbox (its lock held); its end time stays as it was, unused."""
+        address, token = record.address, record.envd_access_token
+        await self.driver.pause(
+            record.runtime_id, lambda: self.envd.prepare_snapshot(address, token)
+        )
+        self._cpu_samples.pop(record.sandbox_id, None)
+        record = record.evolve(state="paused")
+        await self.registry.put(record)
+        log.info("sandbox paused", **_ids(record))
+        return record
 
     async def _kill(self, record: SandboxRecord) -> None:
         """Forgotten first, so nobody is told about a sandbox being torn down; should the

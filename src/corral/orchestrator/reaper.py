@@ -1,4 +1,6 @@
-"""The timeout clock: a periodic sweep that hands every sandbox past its end time to `expire`.
+"""The timeout clock: a periodic sweep that hands every running sandbox past its end time to
+`expire` (which kills it, or pauses it when it asked for that). Paused sandboxes are never
+handed over: their clock stopped at the pause, and they are kept until deleted or resumed.
 
 One sweep over the in-memory records per interval costs microseconds even with thousands of
 sandboxes, and needs no timer per sandbox to keep in step with `SetTimeout`, pauses and

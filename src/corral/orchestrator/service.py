@@ -119,6 +119,8 @@ class SandboxService:
             ),
             envd_access_token=request.envd_access_token or None,
             auto_pause=request.auto_pause,
+            auto_resume=request.auto_resume,
+            timeout_seconds=wire.lifetime_seconds(request, settings.default_timeout),
         )
 
 

@@ -6,6 +6,7 @@ once. Client code never handles `Timestamp`s or enum numbers.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -64,6 +65,16 @@ def end_time_of(
     return utcnow() + timedelta(seconds=seconds)
 
 
+def lifetime_seconds(message: pb.CreateRequest, default_seconds: int) -> int:
+    """The lifetime a create asks for, in seconds, whichever way it was given."""
+    which = message.WhichOneof("lifetime")
+    if which == "timeout_seconds":
+        return message.timeout_seconds
+    if which == "end_time":
+        return max(1, math.ceil((moment(message.end_time) - utcnow()).total_seconds()))
+    return default_seconds
+
+
 def sandbox_message(record: SandboxRecord) -> pb.Sandbox:
     return pb.Sandbox(
         sandbox_id=record.sandbox_id,
@@ -83,6 +94,8 @@ def sandbox_message(record: SandboxRecord) -> pb.Sandbox:
         allow_internet_access=record.allow_internet_access,
         envd_access_token=record.envd_access_token or "",
         auto_pause=record.auto_pause,
+        auto_resume=record.auto_resume,
+        timeout_seconds=record.timeout_seconds,
     )
 
 
@@ -107,6 +120,9 @@ class Sandbox:
     allow_internet_access: bool
     envd_access_token: str | None
     auto_pause: bool
+    auto_resume: bool
+    timeout_seconds: int
+    """The lifetime it was created with (0 from a node that predates it)."""
 
     @classmethod
     def from_message(cls, m: pb.Sandbox) -> Sandbox:
@@ -128,6 +144,8 @@ class Sandbox:
             allow_internet_access=m.allow_internet_access,
             envd_access_token=m.envd_access_token or None,
             auto_pause=m.auto_pause,
+            auto_resume=m.auto_resume,
+            timeout_seconds=m.timeout_seconds,
         )
 
 

@@ -122,7 +122,8 @@ class SandboxServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Pause(self, request, context):
-        """Freeze a running sandbox with its memory kept; its timeout clock stops.
+        """Freeze a running sandbox with its memory kept; its timeout clock stops. A paused sandbox
+        (paused here, or at its end time with auto_pause) is kept until it is resumed or deleted.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
