@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import httpx
@@ -9,6 +10,8 @@ import pytest
 from e2b import SandboxNotRunningException, SandboxUnreachableException
 
 from corral.catalog.types import Route
+from corral.proxy.app import WakeRequest
+from corral.proxy.errors import ResumeDenied
 from corral.proxy.settings import ProxySettings
 from tests.proxy.conftest import (
     ENVD_PORT,
@@ -115,14 +118,22 @@ def test_paused_sandbox_without_resume_hook(proxy: RunningProxy, sandbox_a: Sand
 
 
 @pytest.fixture
-def waking_proxy(sandbox_a: Sandbox) -> Iterator[tuple[RunningProxy, list[str]]]:
-    woken: list[str] = []
+def waking_proxy(sandbox_a: Sandbox) -> Iterator[tuple[RunningProxy, list[WakeRequest]]]:
+    """A proxy whose hook wakes `sbx*` sandboxes after 0.3 s (onto sandbox_a's envd), refuses
+    `sbxgone` (no auto-resume), denies `sbxlocked` and fails on `sbxbroken`."""
+    woken: list[WakeRequest] = []
 
-    async def wake(route: Route) -> Route | None:
-        woken.append(route.sandbox_id)
-        if route.sandbox_id == "sbxgone":
+    async def wake(request: WakeRequest) -> Route | None:
+        woken.append(request)
+        sandbox_id = request.route.sandbox_id
+        if sandbox_id == "sbxgone":
             return None
-        running = Route(sandbox_id=route.sandbox_id, address=sandbox_a.address)
+        if sandbox_id == "sbxlocked":
+            raise ResumeDenied("no resume without the token", sandbox_id=sandbox_id)
+        if sandbox_id == "sbxbroken":
+            raise RuntimeError("restore failed")
+        await asyncio.sleep(0.3)
+        running = Route(sandbox_id=sandbox_id, address=sandbox_a.address)
         await running_proxy.catalog.put(running)
         return running
 
@@ -132,7 +143,7 @@ def waking_proxy(sandbox_a: Sandbox) -> Iterator[tuple[RunningProxy, list[str]]]
 
 
 def test_resume_hook_wakes_paused_sandbox(
-    waking_proxy: tuple[RunningProxy, list[str]], sandbox_a: Sandbox
+    waking_proxy: tuple[RunningProxy, list[WakeRequest]], sandbox_a: Sandbox
 ) -> None:
     proxy, woken = waking_proxy
     proxy.put(Route(sandbox_id="sbxsleepy", address="0.0.0.0", state="paused"))
@@ -140,10 +151,53 @@ def test_resume_hook_wakes_paused_sandbox(
     sbx = sdk_sandbox(proxy.url, sandbox_a.token, "sbxsleepy")
     assert sbx.commands.run("echo awake").stdout == "awake\n"
     assert sbx.commands.run("echo again").stdout == "again\n"
-    assert woken == ["sbxsleepy"]
+    assert [(w.route.sandbox_id, w.port, w.access_token) for w in woken] == [
+        ("sbxsleepy", ENVD_PORT, sandbox_a.token)
+    ]
     response = httpx.get(f"{proxy.url}/health", headers=headers("sbxgone"))
     assert response.status_code == 502
     assert "is paused" in response.json()["message"]
+    with pytest.raises(SandboxNotRunningException):
+        sdk_sandbox(proxy.url, sandbox_a.token, "sbxgone").commands.run("true")
+
+
+def test_concurrent_requests_share_one_wake(
+    waking_proxy: tuple[RunningProxy, list[WakeRequest]], sandbox_a: Sandbox
+) -> None:
+    proxy, woken = waking_proxy
+    proxy.put(Route(sandbox_id="sbxcrowd", address="0.0.0.0", state="paused"))
+
+    async def many() -> list[int]:
+        sent = {**headers("sbxcrowd"), "X-Access-Token": sandbox_a.token}
+        async with httpx.AsyncClient(base_url=proxy.url, headers=sent) as client:
+            answers = await asyncio.gather(*(client.get("/health") for _ in range(8)))
+        return [a.status_code for a in answers]
+
+    assert asyncio.run(many()) == [204] * 8
+    assert [w.route.sandbox_id for w in woken] == ["sbxcrowd"]
+
+
+def test_refused_and_failed_wakes(
+    waking_proxy: tuple[RunningProxy, list[WakeRequest]], sandbox_a: Sandbox
+) -> None:
+    proxy, woken = waking_proxy
+    for sandbox_id in ("sbxlocked", "sbxbroken"):
+        proxy.put(Route(sandbox_id=sandbox_id, address="0.0.0.0", state="paused"))
+    denied = httpx.get(f"{proxy.url}/health", headers=headers("sbxlocked"))
+    assert denied.status_code == 403 and denied.json()["code"] == 403
+    failed = httpx.get(f"{proxy.url}/health", headers=headers("sbxbroken"))
+    assert failed.status_code == 502
+    assert "could not be resumed: restore failed" in failed.json()["message"]
+    # Not "was not found": the SDK cannot tell whether it still runs.
+    with pytest.raises(SandboxUnreachableException):
+        sdk_sandbox(proxy.url, sandbox_a.token, "sbxbroken").commands.run("true")
+    # A port that needs the traffic token is checked before anything is woken.
+    proxy.put(
+        Route(sandbox_id="sbxprivate", address="0.0.0.0", state="paused", traffic_access_token="t")
+    )
+    refused = httpx.get(f"{proxy.url}/", headers=headers("sbxprivate", 8000))
+    assert refused.status_code == 403
+    assert "sbxprivate" not in [w.route.sandbox_id for w in woken]
 
 
 def test_traffic_access_token_guards_other_ports(proxy: RunningProxy, sandbox_a: Sandbox) -> None:

@@ -15,7 +15,7 @@ class Route:
     """Host (IP) where every port of the sandbox is reached, e.g. envd at `address:49983`."""
     node_id: str = ""
     state: str = "running"
-    """`running`, or `paused` (the proxy may then wake it, once auto-resume exists)."""
+    """`running`, or `paused` (the proxy then wakes it through its auto-resume hook, if any)."""
     traffic_access_token: str | None = None
     """When set, requests to ports other than envd's must carry `E2B-Traffic-Access-Token`."""
 

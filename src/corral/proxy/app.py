@@ -8,8 +8,10 @@ from the SDK may carry requests for many sandboxes.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from corral import logs
 from corral.catalog.types import Route, RoutingCatalog
@@ -17,6 +19,7 @@ from corral.proxy.errors import (
     JSON_HEADERS,
     ClientDisconnected,
     ProxyError,
+    ResumeFailed,
     RoutingUnavailable,
     SandboxNotFound,
     SandboxPaused,
@@ -30,11 +33,25 @@ from corral.proxy.websocket import WebSocketForwarder
 
 log = logs.get("proxy")
 
-WakePaused = Callable[[Route], Awaitable[Route | None]]
-"""Auto-resume hook: resume the paused sandbox of `route` and return its running route, or
-None when it cannot be resumed. Without one, requests to a paused sandbox get `SandboxPaused`."""
+
+@dataclass(frozen=True, slots=True)
+class WakeRequest:
+    """A request that found its sandbox paused: what the auto-resume hook may check first."""
+
+    route: Route
+    port: int
+    access_token: str | None
+    """The request's `X-Access-Token` (envd's token, which the SDK sends on every envd call):
+    E2B wakes a sandbox for envd traffic only when it carries the sandbox's token."""
+
+
+WakePaused = Callable[[WakeRequest], Awaitable[Route | None]]
+"""Auto-resume hook: resume the paused sandbox and return its running route, or None when it
+is not to be woken (no auto-resume). It may raise a `ProxyError` (refusals); anything else it
+raises is a failed resume. Without a hook, requests to a paused sandbox get `SandboxPaused`."""
 
 TRAFFIC_TOKEN_HEADER = b"e2b-traffic-access-token"
+ACCESS_TOKEN_HEADER = b"x-access-token"
 
 
 class ProxyApp:
@@ -53,6 +70,7 @@ class ProxyApp:
         self._http = HttpForwarder(self._pool, settings)
         self._websocket = WebSocketForwarder(settings)
         self._wake_paused = wake_paused
+        self._waking: dict[tuple[str, str | None], asyncio.Future[Route | None]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -61,6 +79,8 @@ class ProxyApp:
                 target = self._router.target(scope["headers"])
                 route = await self._route(target)
                 _check_traffic_token(scope, target, route)
+                if route.state == "paused":
+                    route = await self.resume_paused(route, target, _access_token(scope))
                 if kind == "http":
                     await self._http(scope, receive, send, target, route.address)
                 else:
@@ -80,18 +100,41 @@ class ProxyApp:
             raise RoutingUnavailable(target.sandbox_id) from exc
         if route is None:
             raise SandboxNotFound(target.sandbox_id)
-        if route.state == "paused":
-            route = await self.resume_paused(route)
         return route
 
-    async def resume_paused(self, route: Route) -> Route:
-        """The auto-resume hook point: a paused sandbox's route becomes a running one here."""
+    async def resume_paused(self, route: Route, target: Target, token: str | None) -> Route:
+        """A paused sandbox's route becomes a running one here, through the auto-resume hook;
+        the request then goes on as if the sandbox had been running all along.
+
+        Requests that arrive while a wake is under way wait for that one (one resume per
+        sandbox and token, whatever the number of requests); a client that gives up does not
+        cancel it for the others.
+        """
         if self._wake_paused is None:
             raise SandboxPaused(route.sandbox_id)
-        woken = await self._wake_paused(route)
+        key = (route.sandbox_id, token)
+        wake = self._waking.get(key)
+        if wake is None:
+            wake = asyncio.ensure_future(self._wake_paused(WakeRequest(route, target.port, token)))
+            self._waking[key] = wake
+            wake.add_done_callback(lambda done: self._woken(key, done))
+        try:
+            woken = await asyncio.shield(wake)
+        except ProxyError:
+            raise
+        except Exception as exc:
+            log.error("auto-resume failed", sandbox_id=route.sandbox_id, error=repr(exc))
+            raise ResumeFailed(route.sandbox_id, str(exc) or type(exc).__name__) from exc
         if woken is None:
             raise SandboxPaused(route.sandbox_id)
         return woken
+
+    def _woken(self, key: tuple[str, str | None], wake: asyncio.Future[Route | None]) -> None:
+        """A finished wake: the next request of a paused sandbox starts a new one. Its error
+        is marked seen here, for when every request that waited for it went away."""
+        self._waking.pop(key, None)
+        if not wake.cancelled():
+            wake.exception()
 
     async def aclose(self) -> None:
         """Close pooled upstream connections (the catalog belongs to the caller)."""
@@ -117,6 +160,13 @@ def _check_traffic_token(scope: Scope, target: Target, route: Route) -> None:
         f"Sandbox is secured with traffic access token. Token header '{header}' is missing",
         sandbox_id=target.sandbox_id,
     )
+
+
+def _access_token(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == ACCESS_TOKEN_HEADER:
+            return str(value.decode("latin-1"))
+    return None
 
 
 async def _refuse(scope: Scope, send: Send, exc: ProxyError) -> None:

@@ -69,6 +69,21 @@ class SandboxPaused(ProxyError):
         return {**super().body(), "canAutoResume": False}
 
 
+class ResumeDenied(ProxyError):
+    """Traffic may not wake this paused sandbox (envd traffic without the sandbox's token)."""
+
+    status = 403
+
+
+class ResumeFailed(ProxyError):
+    """Waking the paused sandbox failed. Not "was not found": its state is unknown now."""
+
+    def __init__(self, sandbox_id: str, reason: str) -> None:
+        super().__init__(
+            f"The sandbox {sandbox_id} could not be resumed: {reason}", sandbox_id=sandbox_id
+        )
+
+
 class PortNotOpen(ProxyError):
     """The sandbox is routed but nothing accepts connections on the port (E2B's exact text)."""
 
