@@ -65,7 +65,11 @@ class Launcher:
         while (pooled := self.pool.take(params.pool_key)) is not None:
             try:
                 await self.personalise(
-                    pooled, params, image, open_network=params.allow_internet_access
+                    pooled,
+                    params,
+                    image,
+                    open_network=params.allow_internet_access,
+                    template_ready=True,
                 )
             except Exception as exc:
                 log.warning("pooled sandbox unusable", runtime_id=pooled.sandbox_id, error=str(exc))
@@ -98,10 +102,12 @@ class Launcher:
         image: TemplateImage,
         *,
         open_network: bool,
+        template_ready: bool = False,
     ) -> None:
         """envd's `/init` and, for a pooled sandbox (started offline), the network policy; the
         two run together, as neither needs the other. Then the template's start command, if it
-        has one, waited for through its ready command."""
+        has one, waited for through its ready command, unless the sandbox is `template_ready`
+        (a pool sandbox that ran it already) or comes from the template's snapshot."""
         steps = [
             self.envd.init(
                 str(sandbox.address),
@@ -116,7 +122,9 @@ class Launcher:
         for result in await asyncio.gather(*steps, return_exceptions=True):
             if isinstance(result, BaseException):
                 raise result
-        if (image.start_cmd or image.ready_cmd) and self.snapshot_of(image) is None:
+        if template_ready or self.snapshot_of(image) is not None:
+            return
+        if image.start_cmd or image.ready_cmd:
             await self.start_template_command(str(sandbox.address), image, params.envd_access_token)
 
     def snapshot_of(self, image: TemplateImage) -> Path | None:
@@ -171,7 +179,24 @@ class Launcher:
             internet=False,
             snapshot=self.snapshot_of(image),
         )
-        return await self.start(spec, health_checks=2)
+        sandbox = await self.start(spec, health_checks=2)
+        if spec.snapshot is None and (image.start_cmd or image.ready_cmd):
+            # As a snapshot would have it: the start command up before any create (it sees the
+            # template's env, not the create's, as with E2B's build-time start command).
+            try:
+                address = str(sandbox.address)
+                await self.envd.init(
+                    address,
+                    env_vars=dict(image.env),
+                    access_token=None,
+                    default_user=image.user or self.settings.sandbox_user,
+                    default_workdir=image.workdir,
+                )
+                await self.start_template_command(address, image, None)
+            except BaseException:
+                await self.discard(sandbox.sandbox_id)
+                raise
+        return sandbox
 
     async def start(self, spec: SandboxSpec, health_checks: int = 1) -> RuntimeSandbox:
         """Create through the driver and wait for envd (`health_checks` answers in a row);
