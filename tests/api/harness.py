@@ -41,6 +41,7 @@ class Api:
     driver: FakeDriver
     key: str
     team_id: str
+    settings: ApiSettings
 
     def client(self, key: str | None = None) -> httpx.AsyncClient:
         headers = {"X-API-KEY": key if key is not None else self.key}
@@ -48,7 +49,32 @@ class Api:
 
 
 @contextlib.asynccontextmanager
-async def serve_api(database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
+async def serve_app(settings: ApiSettings, catalog: MemoryCatalog) -> AsyncIterator[str]:
+    """One API process's app served by uvicorn at `settings.port`; yields its base URL."""
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, catalog=catalog),
+            host="127.0.0.1",
+            port=settings.port,
+            log_level="warning",
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{settings.port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@contextlib.asynccontextmanager
+async def serve_api(
+    database_url: str, tmp_path: Path, *, rate_limit_url: str = ""
+) -> AsyncIterator[Api]:
     ensure_test_user()
     logs = tmp_path / "envd-logs"
     logs.mkdir()
@@ -80,26 +106,13 @@ async def serve_api(database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
         database_url=database_url,
         nodes=[NodeConfig(id="node-1", target=f"127.0.0.1:{port}")],
         orchestrator_secret=SecretStr(SECRET),
+        rate_limit_url=rate_limit_url,
     )
     catalog = MemoryCatalog()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings, catalog=catalog),
-            host="127.0.0.1",
-            port=settings.port,
-            log_level="warning",
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
     try:
-        yield Api(f"http://127.0.0.1:{settings.port}", store, catalog, driver, key, team.id)
+        async with serve_app(settings, catalog) as url:
+            yield Api(url, store, catalog, driver, key, team.id, settings)
     finally:
-        server.should_exit = True
-        await task
         await orchestrator.stop()
         for sandbox_id in list(driver.sandboxes):
             await driver.destroy(sandbox_id)

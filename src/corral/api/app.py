@@ -23,6 +23,7 @@ from corral.api.db.database import Database
 from corral.api.db.store import Store
 from corral.api.guards import RequestGuard
 from corral.api.nodes import NodeDirectory, Placement, StaticNodes
+from corral.api.ratelimit import limiter_url, open_limiter
 from corral.api.routes import builds, health, lifecycle, metrics, sandboxes, teams, templates
 from corral.api.routes import logs as sandbox_logs
 from corral.api.routesync import keep_in_sync, reconcile
@@ -54,6 +55,7 @@ def create_app(
             nodes=directory,
             catalog=catalog if catalog is not None else open_catalog(settings.catalog_url),
             placement=Placement(directory),
+            limiter=open_limiter(limiter_url(settings.rate_limit_url, settings.catalog_url)),
         )
         app.state.ctx = ctx
         ctx.build_watchers = BuildWatchers(ctx)
@@ -74,6 +76,7 @@ def create_app(
                 await directory.close()
             if catalog is None:
                 await ctx.catalog.close()
+            await ctx.limiter.close()
             await database.dispose()
 
     app = FastAPI(

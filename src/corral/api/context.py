@@ -11,7 +11,7 @@ from corral.api.db.database import Database
 from corral.api.db.records import TeamRecord, TemplateRecord
 from corral.api.db.store import Store
 from corral.api.nodes import NodeDirectory, Placement
-from corral.api.ratelimit import RateLimiter
+from corral.api.ratelimit import MemoryRateLimiter, RateLimiter
 from corral.api.settings import ApiSettings
 from corral.catalog.types import RoutingCatalog
 
@@ -29,7 +29,7 @@ class ApiContext:
     nodes: NodeDirectory
     catalog: RoutingCatalog
     placement: Placement
-    limiter: RateLimiter = field(default_factory=RateLimiter)
+    limiter: RateLimiter = field(default_factory=MemoryRateLimiter)
     build_watchers: BuildWatchers = field(init=False)
     _keys: dict[str, tuple[TeamRecord, float]] = field(default_factory=dict)
     _templates: dict[tuple[str, str], tuple[TemplateRecord, float]] = field(default_factory=dict)

@@ -42,7 +42,7 @@ async def current_team(
     team = await ctx.team_for_key(x_api_key)
     if team is None:
         raise Unauthorized("invalid API key")
-    wait = ctx.limiter.allow(team.id, team.rate_limit_per_s, team.rate_limit_burst)
+    wait = await ctx.limiter.allow(team.id, team.rate_limit_per_s, team.rate_limit_burst)
     if wait > 0:
         raise TooManyRequests(
             f"rate limit of {team.rate_limit_per_s:g} requests/s exceeded",

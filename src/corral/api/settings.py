@@ -39,6 +39,9 @@ class ApiSettings(BaseSettings):
     """SQLAlchemy URL; default: SQLite at `<data_dir>/corral.db`."""
     catalog_url: str = "memory"
     """`memory` (one process) or `redis://host:port/db` (API and proxies apart)."""
+    rate_limit_url: str = ""
+    """Where team rate limits are counted: `memory` (per API process) or `redis://…` (shared by
+    every API process that names it); empty: the catalog's Redis if it is one, else memory."""
     nodes: list[NodeConfig] = Field(
         default_factory=lambda: [NodeConfig(id="local", target="127.0.0.1:5008")]
     )
