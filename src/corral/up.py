@@ -2,7 +2,8 @@
 
 Orchestrator (gRPC on loopback, with a generated secret), control plane API and client proxy
 run side by side on one event loop and share an in-memory routing catalog; the API still
-reaches the orchestrator only through its gRPC interface, as it would on another host. State
+reaches the orchestrator only through its gRPC interface, as it would on another host. The
+proxy wakes paused sandboxes with auto-resume through the API's own resume (`wake_hook`). State
 lives under the data dir: the SQLite database, the orchestrator's records, images and disks.
 
 With `--domain D` one more listener serves HTTPS (h2) for the SDK's E2B_DOMAIN mode: Host
@@ -33,7 +34,11 @@ from corral.api.settings import ApiSettings, NodeConfig
 from corral.orchestrator.settings import OrchestratorSettings
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
     from corral.api.context import ApiContext
+    from corral.catalog.types import Route
+    from corral.proxy.app import WakePaused, WakeRequest
     from corral.tls import ServerCerts
 
 console = Console(stderr=True)
@@ -168,7 +173,8 @@ async def run_up(
             host=options.host, port=options.proxy_port, domain=options.domain
         )
         async with _step(f"proxy on {options.host}:{options.proxy_port}"):
-            tasks.append(asyncio.create_task(serve_proxy(proxy_settings, catalog), name="proxy"))
+            proxy = serve_proxy(proxy_settings, catalog, wake_paused=wake_hook(api_app))
+            tasks.append(asyncio.create_task(proxy, name="proxy"))
             await _port_open(options.host, options.proxy_port, tasks[-1])
         if options.build_defaults:
             await _build_defaults(api_app.state.ctx)
@@ -188,7 +194,9 @@ async def run_up(
             async with _step(
                 f"HTTPS for *.{options.domain} on {options.host}:{options.https_port}"
             ):
-                https = serve_proxy(https_settings, catalog, api=api_app)
+                https = serve_proxy(
+                    https_settings, catalog, wake_paused=wake_hook(api_app), api=api_app
+                )
                 tasks.append(asyncio.create_task(https, name="https"))
                 await _port_open(options.host, options.https_port, tasks[-1])
             exports = {"E2B_API_KEY": api_key, "E2B_DOMAIN": str(options.e2b_domain)}
@@ -211,6 +219,27 @@ async def run_up(
             await asyncio.gather(*tasks, return_exceptions=True)
         await orchestrator.stop()
         console.print("Corral stopped; running sandboxes are kept for the next start.")
+
+
+def wake_hook(api_app: FastAPI) -> WakePaused:
+    """The proxy's auto-resume: the API's own (`corral.api.autoresume`, the connect route's
+    resume), with its refusal in the proxy's words. The proxy never sees the orchestrator."""
+    from corral.api.autoresume import wake
+    from corral.api.errors import Forbidden
+    from corral.proxy.errors import ResumeDenied
+
+    async def wake_paused(request: WakeRequest) -> Route | None:
+        try:
+            return await wake(
+                api_app.state.ctx,
+                request.route,
+                port=request.port,
+                access_token=request.access_token,
+            )
+        except Forbidden as exc:
+            raise ResumeDenied(exc.message, sandbox_id=request.route.sandbox_id) from exc
+
+    return wake_paused
 
 
 async def _build_defaults(ctx: ApiContext) -> None:

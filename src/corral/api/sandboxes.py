@@ -1,8 +1,10 @@
 """Sandbox operations of the control plane, between the routes and the nodes.
 
 A team sees and touches only its own sandboxes: a sandbox of another team is reported exactly
-like an unknown one (404), so ids leak nothing. Running sandboxes live on the nodes (the source
-of truth); the routing catalog mirrors where each running one is reached, for the proxy.
+like an unknown one (404), so ids leak nothing. Sandboxes live on the nodes (the source of
+truth); the routing catalog mirrors where each one is reached and whether it is paused, for
+the proxy. Nodes change sandboxes on their own too (a pause at the end time), so every lookup
+here also corrects the sandbox's route when the catalog is behind (besides `routesync`).
 """
 
 from __future__ import annotations
@@ -50,6 +52,12 @@ async def create(ctx: ApiContext, team: TeamRecord, body: NewSandbox) -> Sandbox
         raise NotFound(f"template '{body.template_id}' not found")
     _check_resources(team, template)
     timeout = _timeout(ctx, team, body.timeout)
+    auto_resume = body.auto_resume is not None and body.auto_resume.enabled
+    if auto_resume and body.auto_pause_memory is False:
+        raise BadRequest(
+            "autoResume cannot be combined with autoPauseMemory false: a filesystem-only"
+            " pause cannot be woken by traffic"
+        )
     _creating[team.id] += 1
     try:
         running = [s for _, s in await list_all(ctx.nodes, team.id) if s.state == "running"]
@@ -76,6 +84,7 @@ async def create(ctx: ApiContext, team: TeamRecord, body: NewSandbox) -> Sandbox
             ),
             envd_access_token=token,
             auto_pause=body.auto_pause,
+            auto_resume=auto_resume,
         )
     finally:
         _creating[team.id] -= 1
@@ -114,19 +123,37 @@ async def find(ctx: ApiContext, team: TeamRecord, sandbox_id: str) -> tuple[Node
     found = await locate(ctx.nodes, sandbox_id, route.node_id if route else None)
     if found is None or found[1].team_id != team.id:
         raise NotFound(f"sandbox {sandbox_id} not found")
+    if route != route_of(*found):
+        await publish(ctx, *found)
     return found
 
 
-async def publish(ctx: ApiContext, node: Node, sandbox: Sandbox) -> None:
-    """Tell the proxy where a sandbox is reached (or that it is paused)."""
-    await ctx.catalog.put(
-        Route(
-            sandbox_id=sandbox.sandbox_id,
-            address=sandbox.address,
-            node_id=node.id,
-            state=sandbox.state,
-        )
+def route_of(node: Node, sandbox: Sandbox) -> Route:
+    return Route(
+        sandbox_id=sandbox.sandbox_id,
+        address=sandbox.address,
+        node_id=node.id,
+        state=sandbox.state,
     )
+
+
+async def publish(ctx: ApiContext, node: Node, sandbox: Sandbox) -> Route:
+    """Tell the proxy where a sandbox is reached (or that it is paused)."""
+    route = route_of(node, sandbox)
+    await ctx.catalog.put(route)
+    return route
+
+
+async def resume(
+    ctx: ApiContext, node: Node, sandbox: Sandbox, seconds: int, *, by: str
+) -> Sandbox:
+    """Bring a paused sandbox back for `seconds` and route to it: what `connect` does, and
+    what traffic does to a sandbox with auto-resume (`by` says which, in its history)."""
+    resumed = await node.client.resume(sandbox.sandbox_id, timeout_seconds=max(seconds, 1))
+    await publish(ctx, node, resumed)
+    _background(ctx.store.record_event(sandbox.sandbox_id, sandbox.team_id, "resumed", {"by": by}))
+    log.info("sandbox resumed", sandbox_id=sandbox.sandbox_id, by=by)
+    return resumed
 
 
 async def set_timeout(ctx: ApiContext, team: TeamRecord, sandbox_id: str, seconds: int) -> None:
@@ -184,7 +211,8 @@ def detail(ctx: ApiContext, node: Node, sandbox: Sandbox) -> SandboxDetail:
         envd_access_token=sandbox.envd_access_token,
         allow_internet_access=sandbox.allow_internet_access,
         domain=ctx.settings.domain,
-        # What happens at the end today: pause-on-timeout and auto-resume arrive with the
-        # pause issue, so a sandbox that asked for them is still reported as it will be treated.
-        lifecycle=Lifecycle(auto_resume=False, on_timeout="kill"),
+        lifecycle=Lifecycle(
+            auto_resume=sandbox.auto_resume,
+            on_timeout="pause" if sandbox.auto_pause else "kill",
+        ),
     )

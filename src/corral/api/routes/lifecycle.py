@@ -54,9 +54,7 @@ async def _connect(
                 sandbox = await node.client.set_timeout(sandbox_id, end_time=wanted)
         response.status_code = 200
         return sandboxes.out(ctx, node, sandbox)
-    resumed = await node.client.resume(sandbox_id, timeout_seconds=max(seconds, 1))
-    await sandboxes.publish(ctx, node, resumed)
-    await ctx.store.record_event(sandbox_id, team.id, "resumed")
+    resumed = await sandboxes.resume(ctx, node, sandbox, seconds, by="connect")
     response.status_code = 201
     return sandboxes.out(ctx, node, resumed)
 
