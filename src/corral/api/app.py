@@ -24,7 +24,7 @@ from corral.api.db.store import Store
 from corral.api.guards import RequestGuard
 from corral.api.nodes import NodeDirectory, Placement, StaticNodes
 from corral.api.ratelimit import limiter_url, open_limiter
-from corral.api.routes import builds, health, lifecycle, metrics, sandboxes, teams, templates
+from corral.api.routes import builds, health, lifecycle, metrics, sandboxes, tags, teams, templates
 from corral.api.routes import logs as sandbox_logs
 from corral.api.routesync import keep_in_sync, reconcile
 from corral.api.settings import ApiSettings
@@ -87,6 +87,7 @@ def create_app(
     )
     errors.install(app)
     openapi.install(app)
+    app.include_router(tags.router)  # before templates': `DELETE /templates/tags` is no template
     # metrics first: `/sandboxes/metrics` must not be taken for a sandbox id.
     for module in (health, metrics, sandboxes, lifecycle, sandbox_logs, builds, templates, teams):
         app.include_router(module.router)

@@ -155,5 +155,7 @@ class BuildWatchers:
             envd_version=ENVD_VERSION if status == "ready" else None,
             finished=True,
         )
+        if status == "ready":
+            await self.ctx.store.tag_ready_build(build_id)  # its tags now name it
         self.ctx.forget_templates()
         log.info("build ended", build_id=build_id, status=status, reason=reason)

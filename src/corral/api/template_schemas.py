@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
+from corral.api.db.store.names import MAX_TAG
 from corral.api.schemas import Request, Wire
 from corral.templates.spec import MAX_STEPS
 
@@ -105,3 +106,31 @@ class TemplateBuildInfo(Wire):
     build_id: str = Field(alias="buildID")
     status: BuildStatus
     reason: BuildStatusReason | None = None
+
+
+TagName = Annotated[str, Field(min_length=1, max_length=MAX_TAG)]
+
+
+class AssignTemplateTags(Request):
+    """`POST /templates/tags`: point `tags` at the build `target` (`name:tag`) names now."""
+
+    target: str = Field(min_length=1, max_length=255)
+    tags: list[TagName] = Field(min_length=1, max_length=64)
+
+
+class AssignedTemplateTags(Wire):
+    tags: list[str]
+    build_id: str = Field(alias="buildID")
+
+
+class DeleteTemplateTags(Request):
+    """`DELETE /templates/tags`: `name` is the template alone; the tags go in `tags`."""
+
+    name: str = Field(min_length=1, max_length=255)
+    tags: list[TagName] = Field(min_length=1, max_length=64)
+
+
+class TemplateTagOut(Wire):
+    tag: str
+    build_id: str = Field(alias="buildID")
+    created_at: datetime = Field(alias="createdAt")

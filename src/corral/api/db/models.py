@@ -190,6 +190,28 @@ class EnvBuild(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     rootfs: Mapped[str | None] = mapped_column(Text)
     """Where the built artifact is (a path or reference the orchestrators understand)."""
+    tags: Mapped[list[str] | None]
+    """The tags the build takes when it becomes ready (`POST /v3/templates`); None: `default`."""
+
+
+class EnvTag(Base):
+    """E2B's template tags: `name:tag` names one build of the template; assigning moves it.
+
+    `default` is what a bare `name` starts. One row per tag (the current assignment): E2B
+    keeps the history of assignments, which nothing the SDK calls reads.
+    """
+
+    __tablename__ = "env_tags"
+
+    env_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("envs.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(128), primary_key=True)
+    build_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("env_builds.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime]
+    """When the tag was (last) assigned."""
 
 
 class EnvBuildLog(Base):

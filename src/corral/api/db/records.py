@@ -105,6 +105,17 @@ class BuildRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class TagRecord:
+    """A template tag: `name:tag` starts this build."""
+
+    template_id: str
+    tag: str
+    build_id: str
+    created_at: datetime
+    """When the tag was last assigned (to this build)."""
+
+
+@dataclass(frozen=True, slots=True)
 class BuildLogRecord:
     offset: int
     """Position of the line in its build's log, from 0: the next poll's `logsOffset` is last+1."""

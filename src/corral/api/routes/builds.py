@@ -14,6 +14,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from corral.api.db.store.names import DEFAULT_TAG, clean_tags, parse_ref
 from corral.api.deps import Ctx, Team
 from corral.api.errors import BadRequest, Conflict, Forbidden, NotFound
 from corral.api.openapi import errors
@@ -47,18 +48,32 @@ READ_ERRORS = errors(400, 401, 403, 404, 429, 500)
 START_ERRORS = errors(400, 401, 403, 404, 409, 429, 500, 503)
 UPLOAD_ERRORS = errors(400, 500)
 
-DEFAULT_TAG = "default"
+
+def _requested_tags(name: str, tags: list[str] | None) -> tuple[str, list[str]]:
+    """(template name, tags the build takes when ready) of `name[:tag]` and `tags`, as E2B
+    reads them: the name's tag first, then `tags`; `default` only when there is none."""
+    parsed = parse_ref(name)
+    if parsed is None:
+        raise BadRequest(f"invalid template name {name!r}: expected 'name' or 'name:tag'")
+    alias, tag = parsed
+    asked = ([] if tag == DEFAULT_TAG else [tag]) + (tags or [])
+    try:
+        return alias, clean_tags(asked) or [DEFAULT_TAG]
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from exc
 
 
 async def _template_for_build(
-    ctx: Ctx, team_id: str, name: str, vcpu: int | None, memory_mb: int | None
-) -> tuple[str, str, list[str]]:
-    """(template id, new build id, aliases): the team's template of that name gets a new
-    build; a new name makes a new template. A name another team owns is a 409."""
-    alias, _, tag = name.partition(":")
-    alias = alias.rpartition("/")[2]
-    if not alias or (tag and tag != DEFAULT_TAG):
-        raise BadRequest(f"invalid template name {name!r} (tags other than 'default' are not kept)")
+    ctx: Ctx,
+    team_id: str,
+    name: str,
+    vcpu: int | None,
+    memory_mb: int | None,
+    tags: list[str] | None = None,
+) -> tuple[str, str, list[str], list[str]]:
+    """(template id, new build id, aliases, tags): the team's template of that name gets a
+    new build; a new name makes a new template. A name another team owns is a 409."""
+    alias, wanted = _requested_tags(name, tags)
     existing = await ctx.store.own_template_id(team_id, alias)
     if existing is not None:
         current = await ctx.store.get_template(team_id, existing)
@@ -66,18 +81,24 @@ async def _template_for_build(
             existing,
             vcpu=vcpu or (current.vcpu if current else 2),
             memory_mb=memory_mb or (current.memory_mb if current else 1024),
+            tags=wanted,
         )
-        return existing, build.id, list(current.aliases) if current else [alias]
+        aliases = list(current.aliases) if current else [alias]
+        return existing, build.id, aliases, wanted
     owner = await ctx.store.alias_owner(alias)
     if owner is not None:
         raise Conflict(f"template name '{alias}' is taken")
     try:
         created = await ctx.store.create_template(
-            team_id, aliases=[alias], vcpu=vcpu or 2, memory_mb=memory_mb or 1024
+            team_id,
+            aliases=[alias],
+            vcpu=vcpu or 2,
+            memory_mb=memory_mb or 1024,
+            tags=wanted,
         )
     except ValueError as exc:
         raise BadRequest(str(exc)) from exc
-    return created.id, created.build_id, list(created.aliases)
+    return created.id, created.build_id, list(created.aliases), wanted
 
 
 @router.post(
@@ -93,8 +114,8 @@ async def request_build(
     name = body.name or body.alias
     if not name:
         raise BadRequest("name is required")
-    template_id, build_id, aliases = await _template_for_build(
-        ctx, team.id, name, body.cpu_count, body.memory_mb
+    template_id, build_id, aliases, tags = await _template_for_build(
+        ctx, team.id, name, body.cpu_count, body.memory_mb, body.tags
     )
     ctx.forget_templates()
     return TemplateRequestResponseV3(
@@ -102,7 +123,7 @@ async def request_build(
         build_id=build_id,
         public=False,
         names=aliases,
-        tags=[DEFAULT_TAG],
+        tags=tags,
         aliases=aliases,
     )
 
@@ -297,7 +318,7 @@ async def legacy_build(
         raise BadRequest(str(exc)) from exc
     name = body.alias
     if name:
-        template_id, build_id, aliases = await _template_for_build(
+        template_id, build_id, aliases, _ = await _template_for_build(
             ctx, team.id, name, body.cpu_count, body.memory_mb
         )
     else:

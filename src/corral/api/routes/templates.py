@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from corral.api.db.records import TemplateRecord
+from corral.api.db.store import template_name
 from corral.api.deps import Ctx, Team
 from corral.api.errors import Forbidden, NotFound
 from corral.api.openapi import errors
@@ -55,8 +56,9 @@ async def list_templates_v2(ctx: Ctx, team: Team) -> list[TemplateOut]:
     responses=errors(400, 401, 403, 404, 429, 500),
 )
 async def template_by_alias(ctx: Ctx, team: Team, alias: str) -> TemplateAlias:
-    """200 when the alias is the team's or public, 403 when another team owns it, else 404."""
-    owner = await ctx.store.alias_owner(alias)
+    """200 when the alias is the team's or public, 403 when another team owns it, else 404.
+    `name:tag` is 200 only when that tag names a ready build (checked after ownership)."""
+    owner = await ctx.store.alias_owner(template_name(alias) or alias)
     if owner is None:
         raise NotFound(f"template alias '{alias}' not found")
     owner_team, public = owner

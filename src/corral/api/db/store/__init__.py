@@ -11,11 +11,12 @@ from corral.api.db.store.keys import ACCESS_TOKEN_PREFIX, API_KEY_PREFIX, Keys
 from corral.api.db.store.names import template_name
 from corral.api.db.store.nodes import Events, Nodes
 from corral.api.db.store.snapshots import Snapshots
+from corral.api.db.store.tags import Tags
 from corral.api.db.store.teams import Teams
 from corral.api.db.store.templates import Templates
 
 
-class Store(Teams, Keys, Templates, Builds, Snapshots, Nodes, Events):
+class Store(Teams, Keys, Templates, Builds, Tags, Snapshots, Nodes, Events):
     """The control plane's state over one `Database` (SQLite or PostgreSQL)."""
 
 

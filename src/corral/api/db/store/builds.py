@@ -84,8 +84,10 @@ class Builds(StorePart):
         ready_cmd: str | None = None,
         spec: dict[str, Any] | None = None,
         rootfs: str | None = None,
+        tags: Sequence[str] = (),
     ) -> BuildRecord:
-        """A new build of an existing template (a rebuild, or the next `POST /v3/templates`)."""
+        """A new build of an existing template (a rebuild, or the next `POST /v3/templates`),
+        which takes `tags` (none: `default`) when it is ready (`Tags.tag_ready_build`)."""
         _check_status(status)
         now = utcnow()
         row = EnvBuild(
@@ -103,6 +105,7 @@ class Builds(StorePart):
             spec=spec,
             reason=None,
             rootfs=rootfs,
+            tags=list(tags) or None,
         )
         async with self._db.session() as session:
             env = await session.get(Env, template_id)

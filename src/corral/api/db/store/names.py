@@ -1,11 +1,15 @@
-"""Template names: what an SDK's `templateID` may say, and the aliases a template holds.
+"""Template names: what an SDK's `templateID` may say, the aliases a template holds, tags.
 
-Aliases are global (E2B keys them per namespace; Corral has no namespaces yet).
+Aliases are global (E2B keys them per namespace; Corral has no namespaces yet). A reference
+is `[namespace/]name[:tag]`; tags follow E2B's rules (lowercase letters, digits, `-`, `_`,
+`.`; never a UUID, which `name:<build id>` names instead).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+import uuid
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import ColumnElement, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,20 +18,65 @@ from corral.api.db.errors import AlreadyExists
 from corral.api.db.models import Env, EnvAlias
 
 DEFAULT_TAG = "default"
+MAX_TAG = 128
+_TAG = re.compile(r"[a-z0-9._-]+")
+
+
+def parse_ref(ref: str) -> tuple[str, str] | None:
+    """(template id or alias, tag) that an SDK's `templateID` names, or None if it cannot match.
+
+    Accepted: `base`, `<template id>`, `name:tag`, `namespace/name`, `namespace/name:tag`. The
+    namespace is ignored (aliases are global here); no tag means `default`; tags are
+    compared lowercased, as E2B does.
+    """
+    name, colon, tag = ref.strip().partition(":")
+    name = name.strip().rpartition("/")[2]
+    if not name:
+        return None
+    if not colon:
+        return name, DEFAULT_TAG
+    cleaned = _normal_tag(tag)
+    return None if cleaned is None else (name, cleaned)
 
 
 def template_name(ref: str) -> str | None:
-    """The template id or alias that an SDK's `templateID` names, or None if it cannot match.
+    """The template id or alias that `ref` names (see `parse_ref`), without its tag."""
+    parsed = parse_ref(ref)
+    return None if parsed is None else parsed[0]
 
-    Accepted: `base`, `<template id>`, `name:default`, `namespace/name`, `namespace/name:default`.
-    The namespace is ignored (aliases are global here) and `default` is the only tag: Corral
-    keeps no other tags, so `name:v2` names nothing.
+
+def _normal_tag(tag: str) -> str | None:
+    cleaned = tag.strip().lower()
+    return cleaned if len(cleaned) <= MAX_TAG and _TAG.fullmatch(cleaned) else None
+
+
+def is_build_id(tag: str) -> bool:
+    """A tag in UUID form names the build with that id (E2B's `name:<build id>`)."""
+    try:
+        uuid.UUID(tag)
+    except ValueError:
+        return False
+    return True
+
+
+def clean_tags(tags: Iterable[str]) -> list[str]:
+    """Tags to assign, normalized (trimmed, lowercase) and without repeats, in order.
+
+    Raises ValueError naming the first invalid one: outside E2B's alphabet, too long, or a
+    UUID (which would be taken for a build id).
     """
-    name, _, tag = ref.strip().partition(":")
-    if tag and tag != DEFAULT_TAG:
-        return None
-    name = name.rpartition("/")[2]
-    return name or None
+    cleaned: list[str] = []
+    for tag in tags:
+        value = _normal_tag(tag)
+        if value is None:
+            raise ValueError(
+                f"invalid tag {tag!r}: up to {MAX_TAG} lowercase letters, digits, '-', '_', '.'"
+            )
+        if is_build_id(value):
+            raise ValueError(f"invalid tag {tag!r}: a tag cannot be a UUID")
+        if value not in cleaned:
+            cleaned.append(value)
+    return cleaned
 
 
 def check_name(name: str) -> None:

@@ -19,7 +19,8 @@ from corral.api.db.models import Env, EnvAlias, EnvBuild, Team
 from corral.api.db.records import BuildStatus, TemplateRecord
 from corral.api.db.store._base import StorePart, affected, new_template_id, utcnow
 from corral.api.db.store.builds import current_builds
-from corral.api.db.store.names import check_name, set_aliases, template_name, visible
+from corral.api.db.store.names import DEFAULT_TAG, check_name, parse_ref, set_aliases, visible
+from corral.api.db.store.tags import assign, tagged_build
 
 NAMES = "corral.template-names"
 """Lock topic of writes that check template ids and aliases are free, then take them."""
@@ -74,9 +75,10 @@ class Templates(StorePart):
             build = (await current_builds(session, [template_id], ready_only=True)).get(template_id)
             if build is None or any(getattr(build, k) != v for k, v in wanted.items()):
                 env.updated_at = now
+                build_id = str(uuid.uuid4())
                 session.add(
                     EnvBuild(
-                        id=str(uuid.uuid4()),
+                        id=build_id,
                         env_id=template_id,
                         status="ready",
                         created_at=now,
@@ -87,6 +89,7 @@ class Templates(StorePart):
                     )
                 )
                 await session.flush()
+                await assign(session, template_id, build_id, [DEFAULT_TAG], now)
             return (await _records(session, [env], ready_only=True))[0]
 
     async def create_template(
@@ -102,8 +105,10 @@ class Templates(StorePart):
         start_cmd: str | None = None,
         ready_cmd: str | None = None,
         spec: dict[str, Any] | None = None,
+        tags: Sequence[str] = (),
     ) -> TemplateRecord:
-        """A new team template with its first build, `waiting` (E2B's `POST /v3/templates`)."""
+        """A new team template with its first build, `waiting` (E2B's `POST /v3/templates`),
+        which takes `tags` (none: `default`) when it is ready."""
         template_id = template_id or new_template_id()
         check_name(template_id)
         now = utcnow()
@@ -133,6 +138,7 @@ class Templates(StorePart):
                     spec=spec,
                     reason=None,
                     rootfs=None,
+                    tags=list(tags) or None,
                 )
             )
             await session.flush()
@@ -160,11 +166,13 @@ class Templates(StorePart):
             return True
 
     async def resolve_template(self, team_id: str | None, ref: str) -> TemplateRecord | None:
-        """The template a sandbox create names (see `template_name`), with its latest READY
-        build; None if unknown, invisible to the team, or never built successfully."""
-        name = template_name(ref)
-        if name is None:
+        """The template a sandbox create names (see `parse_ref`), with the READY build its
+        tag names (`tags.tagged_build`); None if unknown, invisible to the team, or the tag
+        names no ready build."""
+        parsed = parse_ref(ref)
+        if parsed is None:
             return None
+        name, tag = parsed
         async with self._db.session(write=False) as session:
             env = await session.scalar(select(Env).where(Env.id == name, visible(team_id)))
             if env is None:
@@ -175,8 +183,10 @@ class Templates(StorePart):
                 )
             if env is None:
                 return None
-            found = await _records(session, [env], ready_only=True)
-            return found[0] if found else None
+            build = await tagged_build(session, env.id, tag)
+            if build is None:
+                return None
+            return (await _records(session, [env], builds={env.id: build}))[0]
 
     async def get_template(self, team_id: str | None, template_id: str) -> TemplateRecord | None:
         """A template by id, owned by the team or public, in whatever state its build is."""
@@ -249,13 +259,19 @@ class Templates(StorePart):
 
 
 async def _records(
-    session: AsyncSession, envs: Sequence[Env], *, ready_only: bool = False
+    session: AsyncSession,
+    envs: Sequence[Env],
+    *,
+    ready_only: bool = False,
+    builds: dict[str, EnvBuild] | None = None,
 ) -> list[TemplateRecord]:
-    """Records for `envs` (in that order) that have a current build; the others are left out."""
+    """Records for `envs` (in that order) that have a current build (or the one `builds`
+    gives); the others are left out."""
     ids = [env.id for env in envs]
     if not ids:
         return []
-    builds = await current_builds(session, ids, ready_only=ready_only)
+    if builds is None:
+        builds = await current_builds(session, ids, ready_only=ready_only)
     counted = await session.execute(
         select(EnvBuild.env_id, func.count())
         .where(EnvBuild.env_id.in_(ids))
