@@ -8,8 +8,9 @@ sandbox: the least loaded of those that answer (one node today, best-of-K later)
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from corral import logs
@@ -18,6 +19,7 @@ from corral.api.settings import ApiSettings
 from corral.orchestrator.client import OrchestratorClient
 from corral.orchestrator.errors import OrchestratorError, SandboxNotFound
 from corral.orchestrator.wire import Sandbox
+from corral.runtime.types import SandboxState
 
 log = logs.get("api.nodes")
 
@@ -91,11 +93,32 @@ async def locate(
     return None
 
 
-async def list_all(directory: NodeDirectory, team_id: str) -> list[tuple[Node, Sandbox]]:
-    """Every sandbox of a team on every reachable node."""
+async def list_all(
+    directory: NodeDirectory,
+    team_id: str,
+    *,
+    state: SandboxState | None = None,
+    metadata: Mapping[str, str] | None = None,
+    ascending: bool = False,
+    limit: int = 0,
+    after: tuple[datetime, str] | None = None,
+) -> list[tuple[Node, Sandbox]]:
+    """Every sandbox of a team on every reachable node; with `limit`, each node's first that
+    many past `after` in (start time, id) order (see `OrchestratorClient.list`)."""
     nodes = list(directory.nodes())
     answers = await asyncio.gather(
-        *(n.client.list(team_id=team_id) for n in nodes), return_exceptions=True
+        *(
+            n.client.list(
+                team_id=team_id,
+                state=state,
+                metadata=metadata,
+                ascending=ascending,
+                limit=limit,
+                after=after,
+            )
+            for n in nodes
+        ),
+        return_exceptions=True,
     )
     found: list[tuple[Node, Sandbox]] = []
     for node, answer in zip(nodes, answers, strict=True):

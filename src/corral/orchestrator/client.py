@@ -7,7 +7,7 @@ exceptions (`SandboxNotFound`, `SandboxExists`, `StateConflict`, …, see `error
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Self, TypeVar
@@ -25,6 +25,7 @@ from corral.orchestrator.wire import (
     NodeInfo,
     Sandbox,
     SandboxMetrics,
+    list_cursor,
     log_entry,
     logs_request,
     state_number,
@@ -166,10 +167,25 @@ class OrchestratorClient:
             await self._call(self._get, pb.SandboxRef(sandbox_id=sandbox_id))
         )
 
-    async def list(self, *, team_id: str = "", state: SandboxState | None = None) -> list[Sandbox]:
-        request = pb.ListRequest(team_id=team_id)
+    async def list(
+        self,
+        *,
+        team_id: str = "",
+        state: SandboxState | None = None,
+        metadata: Mapping[str, str] | None = None,
+        ascending: bool = False,
+        limit: int = 0,
+        after: tuple[datetime, str] | None = None,
+    ) -> list[Sandbox]:
+        """Sandboxes by (start time, id), newest first unless `ascending`; with `limit`, the
+        first that many past `after` (the start time and id of the last one already seen)."""
+        request = pb.ListRequest(
+            team_id=team_id, metadata=metadata, ascending=ascending, limit=limit
+        )
         if state is not None:
             request.state = state_number(state)
+        if after is not None:
+            request.after.CopyFrom(list_cursor(after))
         response = await self._call(self._list, request)
         return [Sandbox.from_message(m) for m in response.sandboxes]
 

@@ -16,7 +16,7 @@ from google.protobuf.empty_pb2 import Empty
 
 from corral import __version__, logs
 from corral.envd import ENVD_VERSION
-from corral.orchestrator import wire
+from corral.orchestrator import listing, wire
 from corral.orchestrator.errors import ERROR_KEY, InvalidRequest, status_for
 from corral.orchestrator.gen import orchestrator_pb2 as pb
 from corral.orchestrator.models import CreateParams
@@ -63,7 +63,13 @@ class SandboxService:
 
     @_mapped
     async def List(self, request: pb.ListRequest, context: Context) -> pb.ListResponse:
-        records = self.node.list(team_id=request.team_id, state=wire.state_name(request.state))
+        records = listing.select(
+            self.node.list(team_id=request.team_id, state=wire.state_name(request.state)),
+            metadata=request.metadata,
+            ascending=request.ascending,
+            limit=request.limit,
+            after=wire.cursor_of(request.after) if request.HasField("after") else None,
+        )
         return pb.ListResponse(sandboxes=[wire.sandbox_message(r) for r in records])
 
     @_mapped

@@ -33,14 +33,27 @@ _LEVELS: dict[LogLevel, pb.LogLevel] = {
 _LEVEL_NAMES: dict[int, LogLevel] = {number: name for name, number in _LEVELS.items()}
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def timestamp(moment: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(moment)
-    return ts
+    """As `Timestamp.FromDatetime` (naive means UTC), in integer arithmetic: 4 times faster, and
+    a listing converts two per sandbox."""
+    since = (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)) - _EPOCH
+    return Timestamp(seconds=since.days * 86400 + since.seconds, nanos=since.microseconds * 1000)
 
 
 def moment(ts: Timestamp) -> datetime:
-    return ts.ToDatetime(tzinfo=UTC)
+    """As `Timestamp.ToDatetime(tzinfo=UTC)` (microseconds, truncated), twice as fast."""
+    return _EPOCH + timedelta(seconds=ts.seconds, microseconds=ts.nanos // 1000)
+
+
+def list_cursor(after: tuple[datetime, str]) -> pb.ListCursor:
+    return pb.ListCursor(start_time=timestamp(after[0]), sandbox_id=after[1])
+
+
+def cursor_of(m: pb.ListCursor) -> tuple[datetime, str]:
+    return moment(m.start_time), m.sandbox_id
 
 
 def state_number(state: SandboxState) -> pb.SandboxState:

@@ -56,15 +56,21 @@ async def list_sandboxes(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[ListedSandbox]:
     """The team's sandboxes, filtered by metadata and state, newest first; `x-next-token`."""
-    found = await list_all(ctx.nodes, team.id)
+    wanted = listing.parse_metadata(metadata)
+    states = listing.parse_states(state)
+    after = listing.decode_cursor(next_token) if next_token else None
+    found = await list_all(
+        ctx.nodes,
+        team.id,
+        state=listing.node_state(states),
+        metadata=wanted,
+        ascending=order == "asc",
+        limit=limit + 1,  # one more than a page: whether there is a next one
+        after=after,
+    )
     node_of = {s.sandbox_id: node for node, s in found}
     items, token = listing.page(
-        [s for _, s in found],
-        metadata=listing.parse_metadata(metadata),
-        states=listing.parse_states(state),
-        order=order,
-        limit=limit,
-        next_token=next_token,
+        [s for _, s in found], metadata=wanted, states=states, order=order, limit=limit, after=after
     )
     if token:
         response.headers["x-next-token"] = token

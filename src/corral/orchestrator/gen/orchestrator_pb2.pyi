@@ -95,12 +95,35 @@ class SandboxRef(_message.Message):
     def __init__(self, sandbox_id: _Optional[str] = ...) -> None: ...
 
 class ListRequest(_message.Message):
-    __slots__ = ("team_id", "state")
+    __slots__ = ("team_id", "state", "metadata", "ascending", "limit", "after")
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     TEAM_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    ASCENDING_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
     team_id: str
     state: SandboxState
-    def __init__(self, team_id: _Optional[str] = ..., state: _Optional[_Union[SandboxState, str]] = ...) -> None: ...
+    metadata: _containers.ScalarMap[str, str]
+    ascending: bool
+    limit: int
+    after: ListCursor
+    def __init__(self, team_id: _Optional[str] = ..., state: _Optional[_Union[SandboxState, str]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., ascending: _Optional[bool] = ..., limit: _Optional[int] = ..., after: _Optional[_Union[ListCursor, _Mapping]] = ...) -> None: ...
+
+class ListCursor(_message.Message):
+    __slots__ = ("start_time", "sandbox_id")
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    start_time: _timestamp_pb2.Timestamp
+    sandbox_id: str
+    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sandbox_id: _Optional[str] = ...) -> None: ...
 
 class ListResponse(_message.Message):
     __slots__ = ("sandboxes",)
