@@ -33,7 +33,7 @@ BASE_ALIASES = ("e2bdev/base", "e2bdev/base:latest", "docker.io/e2bdev/base")
 """`Template().from_base_image()`: E2B's base image is Corral's `base` template."""
 STEP_LINE = re.compile(r"^STEP (\d+)/(\d+): ")
 
-CheckTemplate = Callable[[TemplateImage], Awaitable[dict[str, object]]]
+CheckTemplate = Callable[[TemplateImage], Awaitable[dict[str, object] | None]]
 """Starts a sandbox from a freshly exported template, runs its start and ready commands, and
 raises if the sandbox does not come up ready (the node's launcher provides it). Where the
 runtime can, it then saves the sandbox as the template's snapshot (`<build>/snapshot`) and
@@ -190,7 +190,7 @@ class Builder:
         else:
             self.journal.log(state, "Starting a sandbox from the template to check it")
             try:
-                checked = await self.check(image)
+                checked = await self.check(image) or {}
             except TemplateError:
                 raise
             except Exception as exc:
