@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 
+import httpx
 import pytest
 from e2b import TimeoutException
 from e2b_code_interpreter import Sandbox
+
+from tests.envd.conftest import start_envd, stop_envd
+from tests.interpreter.conftest import sandbox, start_interpreter, stop_interpreter
+
+FRESH_BASH_CONTEXTS = 8
 
 
 def test_bash_keeps_state_and_streams_output(sbx: Sandbox) -> None:
@@ -104,3 +111,35 @@ def test_javascript_results_are_never_lost(sbx: Sandbox) -> None:
     # the server waits them out, so every one of these runs has its result.
     texts = [sbx.run_code(f"{i} * 2", language="js").text for i in range(40)]
     assert texts == [str(i * 2) for i in range(40)]
+
+
+def test_fresh_bash_contexts_answer_their_first_run_quickly() -> None:
+    # As in a sandbox: envd holds env vars, so a new bash kernel's first run sends two
+    # requests (those vars, then the code) just after its start-up was confirmed. One such
+    # run in five used to never answer; each also waited 2.5 s for bash_kernel's set-up.
+    envd = start_envd(token="envd-token")
+    server = None
+    try:
+        init = httpx.post(
+            f"{envd.url}/init",
+            json={"envVars": {"SBX_GLOBAL": "from-envd"}},
+            headers={"X-Access-Token": "envd-token"},
+        )
+        assert init.status_code == 204
+        server = start_interpreter("--envd-url", envd.url)
+        sbx = sandbox(server, token="envd-token")
+        firsts = []
+        for _ in range(FRESH_BASH_CONTEXTS):
+            started = time.monotonic()
+            # The default bash context does not exist yet: this run starts its kernel.
+            execution = sbx.run_code("echo $SBX_GLOBAL $((6 * 7))", language="bash", timeout=10)
+            firsts.append(time.monotonic() - started)
+            assert execution.logs.stdout == ["from-envd 42\n"]
+            for context in sbx.list_code_contexts():
+                if context.language == "bash":
+                    sbx.remove_code_context(context)
+        assert statistics.median(firsts) < 1.5, firsts
+    finally:
+        if server is not None:
+            stop_interpreter(server)
+        stop_envd(envd)

@@ -7,6 +7,15 @@ nobody waits for any more are dropped.
 A new kernel is ready once it has answered a `kernel_info_request` on both sockets: iopub is
 a PUB/SUB socket, and whatever the kernel publishes before our subscription has reached it is
 lost, so the request is repeated until its `idle` status comes through (Jupyter's "nudge").
+
+Requests go out through the asyncio socket's own `send_multipart`, never through
+`KernelClient.execute`/`kernel_info`: those call `Session.send`, which sends on a blocking
+shadow of the socket. A send makes libzmq process the socket's pending commands, which
+consumes the edge of its (edge-triggered) file descriptor; pyzmq's asyncio wrapper re-checks
+the socket after its own sends, but never learns of the shadow's, so a reply that arrived
+during that send sat unread while the shell reader waited for an edge that never came. It
+showed as a `run_code` that never answered, mostly the first run of a new bash context: the
+kernel's start-up nudges were still being answered when the run's requests were sent.
 """
 
 from __future__ import annotations
@@ -105,7 +114,7 @@ class Kernel:
             while True:
                 if not await self.is_alive():
                     raise KernelFailed(f"the {self.command.family} kernel exited while starting")
-                execution = self._track(self._client.kernel_info())
+                execution = self._track(self._send("kernel_info_request", {}))
                 asked.append(execution)
                 waits = [asyncio.create_task(e.done.wait()) for e in asked]
                 done, _ = await asyncio.wait(
@@ -123,14 +132,30 @@ class Kernel:
         """Send `code`; the kernel runs requests in the order it receives them."""
         if self._client is None:
             raise KernelFailed("the kernel is not running")
-        msg_id = self._client.execute(
-            code,
-            silent=silent,
-            store_history=not silent,
-            allow_stdin=False,
-            stop_on_error=stop_on_error,
-        )
+        content = {
+            "code": code,
+            "silent": silent,
+            "store_history": not silent,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": stop_on_error,
+        }
+        msg_id = self._send("execute_request", content)
         return self._track(msg_id, fenced=self.command.late_results and not silent)
+
+    def _send(self, msg_type: str, content: dict[str, Any]) -> str:
+        """Send a shell request through the asyncio socket (see the module docstring)."""
+        assert self._client is not None
+        socket = self._client.shell_channel.socket
+        if socket is None:
+            raise KernelFailed("the kernel's shell channel is closed")
+        session = self._client.session
+        msg = session.msg(msg_type, content)
+        # Done at once unless the socket is full; a pending send completes from the loop.
+        sent = asyncio.ensure_future(socket.send_multipart(session.serialize(msg)))
+        sent.add_done_callback(_log_send_failure)
+        msg_id: str = msg["header"]["msg_id"]
+        return msg_id
 
     def forget(self, execution: Execution) -> None:
         self._pending.pop(execution.msg_id, None)
@@ -210,8 +235,13 @@ class Kernel:
             self._pending.pop(execution.msg_id, None)
             execution.finish()
         elif execution.fence_id is None and self._client is not None:
-            execution.fence_id = self._client.kernel_info()
+            execution.fence_id = self._send("kernel_info_request", {})
             self._fences[execution.fence_id] = execution
+
+
+def _log_send_failure(sent: asyncio.Future[Any]) -> None:
+    if not sent.cancelled() and sent.exception() is not None:
+        log.warning("a request to the kernel was not sent", error=str(sent.exception()))
 
 
 def _is_idle(msg: dict[str, Any]) -> bool:
