@@ -14,7 +14,6 @@ from pathlib import Path
 
 from corral import logs
 from corral.orchestrator.errors import BuilderUnavailable, InvalidRequest, OrchestratorError
-from corral.orchestrator.models import CreateParams, utcnow
 from corral.orchestrator.node import Node
 from corral.orchestrator.settings import OrchestratorSettings
 from corral.orchestrator.templates import NodeTemplates
@@ -151,14 +150,7 @@ class TemplateBuilds:
         sandbox = await launcher.start(spec)
         saved = False
         try:
-            params = CreateParams(
-                sandbox_id=spec.sandbox_id,
-                template_id=image.key,
-                resources=resources,
-                end_time=utcnow(),
-                allow_internet_access=True,
-            )
-            await launcher.personalise(sandbox, params, image, open_network=False)
+            await launcher.run_template_start(sandbox, image)
             key = self.node.driver.snapshot_key()
             if key is None or not self.settings.template_snapshots:
                 return {}

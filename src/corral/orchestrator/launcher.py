@@ -108,15 +108,7 @@ class Launcher:
         two run together, as neither needs the other. Then the template's start command, if it
         has one, waited for through its ready command, unless the sandbox is `template_ready`
         (a pool sandbox that ran it already) or comes from the template's snapshot."""
-        steps = [
-            self.envd.init(
-                str(sandbox.address),
-                env_vars={**image.env, **params.env_vars},
-                access_token=params.envd_access_token,
-                default_user=image.user or self.settings.sandbox_user,
-                default_workdir=image.workdir,
-            )
-        ]
+        steps = [self._init(str(sandbox.address), image, params.env_vars, params.envd_access_token)]
         if open_network:
             steps.append(self.driver.set_internet(sandbox.sandbox_id, True))
         for result in await asyncio.gather(*steps, return_exceptions=True):
@@ -126,6 +118,31 @@ class Launcher:
             return
         if image.start_cmd or image.ready_cmd:
             await self.start_template_command(str(sandbox.address), image, params.envd_access_token)
+
+    async def _init(
+        self,
+        address: str,
+        image: TemplateImage,
+        env_vars: dict[str, str],
+        access_token: str | None,
+    ) -> None:
+        """envd's `/init`: the template's env under the create's, its default user and workdir."""
+        await self.envd.init(
+            address,
+            env_vars={**image.env, **env_vars},
+            access_token=access_token,
+            default_user=image.user or self.settings.sandbox_user,
+            default_workdir=image.workdir,
+        )
+
+    async def run_template_start(self, sandbox: RuntimeSandbox, image: TemplateImage) -> None:
+        """In a sandbox no create holds yet (a pool fill, a build's check): envd set up with the
+        template's env only, then its start and ready commands, as E2B runs them at build
+        time (so the start command never sees a create's env or token)."""
+        address = str(sandbox.address)
+        await self._init(address, image, {}, None)
+        if image.start_cmd or image.ready_cmd:
+            await self.start_template_command(address, image, None)
 
     def snapshot_of(self, image: TemplateImage) -> Path | None:
         """The template's snapshot, when this node's driver can start from it."""
@@ -181,18 +198,9 @@ class Launcher:
         )
         sandbox = await self.start(spec, health_checks=2)
         if spec.snapshot is None and (image.start_cmd or image.ready_cmd):
-            # As a snapshot would have it: the start command up before any create (it sees the
-            # template's env, not the create's, as with E2B's build-time start command).
+            # As a snapshot would have it: the start command up before any create.
             try:
-                address = str(sandbox.address)
-                await self.envd.init(
-                    address,
-                    env_vars=dict(image.env),
-                    access_token=None,
-                    default_user=image.user or self.settings.sandbox_user,
-                    default_workdir=image.workdir,
-                )
-                await self.start_template_command(address, image, None)
+                await self.run_template_start(sandbox, image)
             except BaseException:
                 await self.discard(sandbox.sandbox_id)
                 raise

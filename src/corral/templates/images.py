@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -82,30 +82,30 @@ class BuiltTemplates:
         """A published build made from exactly this image (a rebuild with every step cached)."""
         if not image_id:
             return None
-        for manifest in self.directory.glob(f"*/{MANIFEST}"):
-            if manifest.parent.name == exclude:
-                continue
-            try:
-                raw = json.loads(manifest.read_text())
-            except (OSError, ValueError):
-                continue
-            if raw.get("image_id") == image_id:
-                return self.find(manifest.parent.name)
+        for build_id, raw, _ in self._manifests():
+            if build_id != exclude and raw.get("image_id") == image_id:
+                return self.find(build_id)
         return None
 
     def latest(self, template_id: str) -> TemplateImage | None:
         """The newest build of a template published here (a node start's warm pools use it
         before any create names a build)."""
-        newest: tuple[float, str] | None = None
+        builds = [
+            (stamp, b)
+            for b, raw, stamp in self._manifests()
+            if raw.get("template_id") == template_id
+        ]
+        return self.find(max(builds)[1]) if builds else None
+
+    def _manifests(self) -> Iterator[tuple[str, dict[str, Any], float]]:
+        """(build id, manifest, its mtime) of every published build here."""
         for manifest in self.directory.glob(f"*/{MANIFEST}"):
             try:
                 raw = json.loads(manifest.read_text())
                 stamp = manifest.stat().st_mtime
             except (OSError, ValueError):
                 continue
-            if raw.get("template_id") == template_id and (newest is None or stamp > newest[0]):
-                newest = (stamp, manifest.parent.name)
-        return None if newest is None else self.find(newest[1])
+            yield manifest.parent.name, raw, stamp
 
     def unpublish(self, build_id: str) -> None:
         """No longer findable; the files stay (for sandboxes still running on them)."""
