@@ -2,12 +2,12 @@
 
 Behind `corral doctor`, and usable by any component that wants to refuse to start with a clear
 message. A check never raises: what it cannot read is itself a finding. New checks go in
-`kernel.py` or `tools.py` and into `CHECKS`.
+`kernel.py`, `tools.py` or `pause.py` and into `CHECKS`.
 """
 
 from __future__ import annotations
 
-from corral.hostcheck.base import Check, Finding, Host, Status
+from corral.hostcheck.base import Check, Finding, Host, Ran, Status
 from corral.hostcheck.kernel import (
     check_cgroups,
     check_disk,
@@ -20,9 +20,21 @@ from corral.hostcheck.kernel import (
     check_root,
     check_xfs,
 )
+from corral.hostcheck.pause import check_pause_modes
 from corral.hostcheck.tools import TOOLS, Tool
 
-__all__ = ["CHECKS", "TOOLS", "Check", "Finding", "Host", "Status", "Tool", "run_checks"]
+__all__ = [
+    "CHECKS",
+    "TOOLS",
+    "Check",
+    "Finding",
+    "Host",
+    "Ran",
+    "Status",
+    "Tool",
+    "check_pause_modes",
+    "run_checks",
+]
 
 CHECKS: tuple[Check, ...] = (
     check_root,
@@ -33,6 +45,7 @@ CHECKS: tuple[Check, ...] = (
     check_xfs,
     check_loop,
     *(tool.check for tool in TOOLS),
+    check_pause_modes,
     check_kvm,
     check_ip_forward,
     check_disk,

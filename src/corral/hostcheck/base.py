@@ -12,7 +12,7 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from corral.settings import HostSettings
 
@@ -41,6 +41,31 @@ def _run_first_line(argv: list[str]) -> str:
     return lines[0].strip() if lines else ""
 
 
+class Ran(NamedTuple):
+    """What a command printed (stdout, then stderr) and its exit code; None when it could not
+    start or ran past its timeout (`output` then says which)."""
+
+    code: int | None
+    output: str
+
+
+def _run(argv: list[str], timeout: float) -> Ran:
+    try:
+        done = subprocess.run(
+            argv,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return Ran(None, f"timed out after {timeout:g} s")
+    except OSError as exc:
+        return Ran(None, str(exc))
+    return Ran(done.returncode, done.stdout + done.stderr)
+
+
 def _which(name: str) -> str | None:
     # A non-root PATH often lacks the sbin directories where nft, ip and debootstrap live.
     path = os.pathsep.join([os.environ.get("PATH", os.defpath), "/usr/sbin", "/sbin"])
@@ -59,6 +84,8 @@ class Host:
     which: Callable[[str], str | None] = _which
     first_line: Callable[[list[str]], str] = _run_first_line
     """Runs a command and returns the first line it printed: how tool versions are read."""
+    run: Callable[[list[str], float], Ran] = _run
+    """Runs a command with a timeout in seconds: for probes whose answer is not one line."""
 
     def read(self, path: Path) -> str | None:
         """`path`'s text, or None when it is missing or unreadable."""
