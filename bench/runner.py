@@ -38,11 +38,14 @@ def platform(
     runtime: str, instance: str, pool: str, ifname_prefix: str, pool_size: int
 ) -> Iterator[Path]:
     """`corral up` on a fresh data directory, its exports (and CORRAL_DATA_DIR) in this
-    process's environment for the SDK and the CLI; stopped and unmounted afterwards."""
+    process's environment for the SDK and the CLI; stopped and unmounted afterwards, and the
+    environment as it was (a stale CORRAL_DATA_DIR would send the next platform's base rootfs
+    into the removed directory, built there afresh)."""
     from corral.runtime.rootfs import default_base_rootfs
     from corral.templates.buildah import unmount_under
     from tests.e2e.launch import start_corral_up, stop_corral_up
 
+    saved_env = os.environ.copy()
     with tempfile.TemporaryDirectory(prefix=f"{instance}-", dir="/var/tmp") as tmp:
         proc, exports = start_corral_up(
             runtime=runtime,
@@ -60,6 +63,8 @@ def platform(
         finally:
             stop_corral_up(proc)
             unmount_under(Path(tmp))
+            os.environ.clear()
+            os.environ.update(saved_env)
     print(f"{runtime} done", file=sys.stderr, flush=True)
 
 
