@@ -130,6 +130,28 @@ class FakeDriver:
         sandbox.runtime = replace(sandbox.runtime, state="running")
         return sandbox.runtime
 
+    def snapshot_key(self) -> str | None:
+        return None
+
+    async def snapshot(
+        self,
+        sandbox_id: str,
+        dest: Path,
+        before_snapshot: Callable[[], Awaitable[None]] | None = None,
+        *,
+        memory: bool = True,
+        keep: bool = False,
+    ) -> None:
+        """Files only, and the fake has none of its own: an empty upper layer."""
+        if memory:
+            raise SandboxStateError("the fake driver cannot save memory")
+        self._get(sandbox_id)
+        if before_snapshot is not None:
+            await before_snapshot()
+        (dest / "upper").mkdir(parents=True)
+        if not keep:
+            await self.destroy(sandbox_id)
+
     async def set_internet(self, sandbox_id: str, allowed: bool) -> None:
         self._get(sandbox_id).internet = allowed
         self.internet_calls.append((sandbox_id, allowed))

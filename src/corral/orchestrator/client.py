@@ -25,6 +25,7 @@ from corral.orchestrator.wire import (
     NodeInfo,
     Sandbox,
     SandboxMetrics,
+    SnapshotInfo,
     list_cursor,
     log_entry,
     logs_request,
@@ -70,7 +71,13 @@ class OrchestratorClient:
         self._set_timeout = unary(
             f"{s}/SetTimeout", pb.SetTimeoutRequest.SerializeToString, pb.Sandbox.FromString
         )
-        self._pause = unary(f"{s}/Pause", pb.SandboxRef.SerializeToString, pb.Sandbox.FromString)
+        self._pause = unary(f"{s}/Pause", pb.PauseRequest.SerializeToString, pb.Sandbox.FromString)
+        self._snapshot = unary(
+            f"{s}/Snapshot", pb.SnapshotRequest.SerializeToString, pb.SnapshotInfo.FromString
+        )
+        self._delete_snapshot = unary(
+            f"{s}/DeleteSnapshot", pb.SnapshotRef.SerializeToString, Empty.FromString
+        )
         self._resume = unary(
             f"{s}/Resume", pb.ResumeRequest.SerializeToString, pb.Sandbox.FromString
         )
@@ -141,9 +148,11 @@ class OrchestratorClient:
         envd_access_token: str | None = None,
         auto_pause: bool = False,
         auto_resume: bool = False,
+        snapshot_id: str = "",
     ) -> Sandbox:
         """Start a sandbox; `timeout_seconds` or `end_time` bound its life (else the node's
-        default); envd answers at `address:envd_port` when this returns."""
+        default); envd answers at `address:envd_port` when this returns. With `snapshot_id`
+        it starts from that snapshot instead of the template."""
         request = pb.CreateRequest(
             sandbox_id=sandbox_id,
             template_id=template_id,
@@ -158,6 +167,7 @@ class OrchestratorClient:
             envd_access_token=envd_access_token or "",
             auto_pause=auto_pause,
             auto_resume=auto_resume,
+            snapshot_id=snapshot_id,
         )
         _set_lifetime(request, timeout_seconds, end_time)
         return Sandbox.from_message(await self._call(self._create, request, self.create_timeout))
@@ -203,10 +213,10 @@ class OrchestratorClient:
         _set_lifetime(request, timeout_seconds, end_time)
         return Sandbox.from_message(await self._call(self._set_timeout, request))
 
-    async def pause(self, sandbox_id: str) -> Sandbox:
-        return Sandbox.from_message(
-            await self._call(self._pause, pb.SandboxRef(sandbox_id=sandbox_id))
-        )
+    async def pause(self, sandbox_id: str, *, memory: bool = True) -> Sandbox:
+        """Pause; `memory=False` keeps the filesystem only (processes end)."""
+        request = pb.PauseRequest(sandbox_id=sandbox_id, filesystem_only=not memory)
+        return Sandbox.from_message(await self._call(self._pause, request, self.create_timeout))
 
     async def resume(
         self,
@@ -214,10 +224,27 @@ class OrchestratorClient:
         *,
         timeout_seconds: int | None = None,
         end_time: datetime | None = None,
+        team_id: str = "",
     ) -> Sandbox:
-        request = pb.ResumeRequest(sandbox_id=sandbox_id)
+        """Resume a sandbox paused here, or one whose pause this node finds in the artifact
+        store (`team_id`, when given, must own it)."""
+        request = pb.ResumeRequest(sandbox_id=sandbox_id, team_id=team_id)
         _set_lifetime(request, timeout_seconds, end_time)
         return Sandbox.from_message(await self._call(self._resume, request, self.create_timeout))
+
+    async def snapshot(
+        self, sandbox_id: str, snapshot_id: str, *, memory: bool = True
+    ) -> SnapshotInfo:
+        """Save the running sandbox as `snapshot_id`; it keeps running."""
+        request = pb.SnapshotRequest(
+            sandbox_id=sandbox_id, snapshot_id=snapshot_id, filesystem_only=not memory
+        )
+        return SnapshotInfo.from_message(
+            await self._call(self._snapshot, request, self.create_timeout)
+        )
+
+    async def delete_snapshot(self, snapshot_id: str) -> None:
+        await self._call(self._delete_snapshot, pb.SnapshotRef(snapshot_id=snapshot_id))
 
     async def metrics(self, sandbox_id: str) -> SandboxMetrics:
         return SandboxMetrics.from_message(

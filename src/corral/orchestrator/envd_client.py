@@ -23,6 +23,8 @@ from corral.runtime.firewall import SNAPSHOT_MARK
 
 log = logs.get("orchestrator.envd")
 
+ACCESS_TOKEN_HEADER = "X-Access-Token"  # noqa: S105 (a header name)
+
 CONNECT_TIMEOUT = 0.5
 """Per attempt: a sandbox whose veth is not up yet must not stall the poll loop."""
 REQUEST_TIMEOUT = 10.0
@@ -66,10 +68,13 @@ class EnvdClient:
         access_token: str | None,
         default_user: str,
         default_workdir: str | None = None,
+        current_token: str | None = None,
     ) -> None:
         """Give envd its per-sandbox configuration (E2B envd's `POST /init`).
 
         The clock is sent too: a pooled or resumed sandbox may have been idle a long time.
+        `current_token`: the token envd already holds (a sandbox restored from another's
+        memory), which it wants before it takes a new one, or none (`access_token` None).
         """
         body: dict[str, object] = {
             "envVars": env_vars,
@@ -78,10 +83,13 @@ class EnvdClient:
         }
         if access_token:
             body["accessToken"] = access_token
+        elif current_token:
+            body["accessToken"] = None
         if default_workdir:
             body["defaultWorkdir"] = default_workdir
+        headers = {ACCESS_TOKEN_HEADER: current_token} if current_token else None
         try:
-            response = await self.http.post(self._url(address, "/init"), json=body)
+            response = await self.http.post(self._url(address, "/init"), json=body, headers=headers)
         except httpx.HTTPError as exc:
             raise SandboxNotReady(f"envd at {address} did not take /init: {exc!r}") from exc
         if not response.is_success:

@@ -56,6 +56,10 @@ class BuildNotFound(OrchestratorError):
     """No template build with that id on this node."""
 
 
+class SnapshotNotFound(OrchestratorError):
+    """No snapshot with that id on this node or in the artifact store."""
+
+
 class BuilderUnavailable(OrchestratorError):
     """This node cannot build templates (no buildah)."""
 
@@ -69,6 +73,7 @@ _CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (SandboxNotFound, grpc.StatusCode.NOT_FOUND),
     (TemplateNotFound, grpc.StatusCode.NOT_FOUND),
     (BuildNotFound, grpc.StatusCode.NOT_FOUND),
+    (SnapshotNotFound, grpc.StatusCode.NOT_FOUND),
     (BuilderUnavailable, grpc.StatusCode.FAILED_PRECONDITION),
     (SandboxExists, grpc.StatusCode.ALREADY_EXISTS),
     (StateConflict, grpc.StatusCode.FAILED_PRECONDITION),
@@ -101,6 +106,7 @@ _BY_NAME: dict[str, type[OrchestratorError]] = {
         SandboxNotFound,
         TemplateNotFound,
         BuildNotFound,
+        SnapshotNotFound,
         BuilderUnavailable,
         SandboxExists,
         StateConflict,

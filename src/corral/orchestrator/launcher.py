@@ -119,12 +119,30 @@ class Launcher:
         if image.start_cmd or image.ready_cmd:
             await self.start_template_command(str(sandbox.address), image, params.envd_access_token)
 
+    async def personalise_restored(
+        self,
+        sandbox: RuntimeSandbox,
+        params: CreateParams,
+        image: TemplateImage,
+        *,
+        memory: bool,
+        current_token: str | None,
+    ) -> None:
+        """A sandbox started from another's snapshot made this create's. From its memory, envd
+        still holds the source's token (`current_token`), which it gives up for this one's;
+        from its files only, it booted afresh, so the template's start command runs again."""
+        address = str(sandbox.address)
+        await self._init(address, image, params.env_vars, params.envd_access_token, current_token)
+        if not memory and (image.start_cmd or image.ready_cmd):
+            await self.start_template_command(address, image, params.envd_access_token)
+
     async def _init(
         self,
         address: str,
         image: TemplateImage,
         env_vars: dict[str, str],
         access_token: str | None,
+        current_token: str | None = None,
     ) -> None:
         """envd's `/init`: the template's env under the create's, its default user and workdir."""
         await self.envd.init(
@@ -133,6 +151,7 @@ class Launcher:
             access_token=access_token,
             default_user=image.user or self.settings.sandbox_user,
             default_workdir=image.workdir,
+            current_token=current_token,
         )
 
     async def run_template_start(self, sandbox: RuntimeSandbox, image: TemplateImage) -> None:

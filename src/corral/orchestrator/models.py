@@ -56,6 +56,8 @@ class CreateParams:
     """The lifetime asked for, in seconds (an end time's distance from now when given so)."""
     image_key: str = ""
     """The template image the node resolved (a build id for built templates)."""
+    snapshot_id: str = ""
+    """Start from this snapshot (a named one, a fork's source) rather than the template."""
 
     @property
     def pool_key(self) -> PoolKey:
@@ -90,6 +92,11 @@ class SandboxRecord:
     """Traffic may wake it when paused: kept for the control plane, which acts on it."""
     timeout_seconds: int = 0
     """The lifetime it was created with: what an auto-resume gives it again."""
+    paused_memory: bool = True
+    """For a paused sandbox: whether memory and processes were kept (a full pause)."""
+    snapshot_id: str = ""
+    """For a paused sandbox whose state was saved (gVisor, filesystem pauses): the snapshot
+    it resumes from. Empty for one frozen in place (crun's full pause)."""
 
     def evolve(self, **changes: Any) -> SandboxRecord:
         return replace(self, **changes)

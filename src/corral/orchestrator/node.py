@@ -8,6 +8,12 @@ At its end time a sandbox is killed, or paused when it was created with `auto_pa
 `lifecycle.on_timeout = "pause"`). A paused sandbox has no end: its timeout clock stops, the
 reaper passes it by, and it is kept (memory and disk) until it is resumed or deleted, as E2B
 keeps paused sandboxes. A resume starts a new clock.
+
+How a pause keeps a sandbox depends on what the runtime can do. Saved as a snapshot
+(`saving.py`) and removed from the host: a gVisor full pause (its memory image) and every
+filesystem pause. Frozen in place (the cgroup freezer, memory kept in RAM): crun's full pause,
+as crun here cannot checkpoint. A saved pause is in the artifact store, so a node that does
+not know the sandbox (its own node gone) can resume it from there.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from corral.orchestrator.errors import (
     SandboxExists,
     SandboxNotFound,
     SandboxNotReady,
+    SnapshotNotFound,
     StateConflict,
     TemplateNotFound,
 )
@@ -42,11 +49,14 @@ from corral.orchestrator.pool import PoolStatus
 from corral.orchestrator.reaper import Reaper
 from corral.orchestrator.registry import Registry
 from corral.orchestrator.sandbox_logs import LogEntry, LogQuery, read_log
+from corral.orchestrator.saving import SandboxSaver
 from corral.orchestrator.settings import OrchestratorSettings
+from corral.orchestrator.snapshots import NodeSnapshots, SnapshotMeta, paused_snapshot_id
 from corral.orchestrator.templates import TemplateCatalog
 from corral.orchestrator.wire import SandboxMetrics
 from corral.runtime.errors import DriverError
-from corral.runtime.types import Driver, Resources, SandboxState
+from corral.runtime.types import Driver, Resources, RuntimeSandbox, SandboxState
+from corral.templates.store import ArtifactStore, open_store
 
 log = logs.get("orchestrator.node")
 
@@ -78,6 +88,7 @@ class Node:
         templates: TemplateCatalog,
         settings: OrchestratorSettings,
         envd: EnvdClient | None = None,
+        store: ArtifactStore | None = None,
     ) -> None:
         self.driver = driver
         self.templates = templates
@@ -88,6 +99,13 @@ class Node:
             driver=driver, templates=templates, envd=self.envd, settings=settings
         )
         self.pool = self.launcher.pool
+        self.snapshots = NodeSnapshots(
+            settings.data_dir / "snapshots",
+            store or open_store(settings.artifacts or str(settings.data_dir / "artifacts")),
+        )
+        self.saver = SandboxSaver(
+            driver=driver, launcher=self.launcher, envd=self.envd, snapshots=self.snapshots
+        )
         self.reaper = Reaper(
             self.registry,
             self.expire,
@@ -133,6 +151,9 @@ class Node:
         found = {sandbox.sandbox_id: sandbox for sandbox in await self.driver.discover()}
         keep: set[str] = set()
         for record in records:
+            if record.state == "paused" and record.snapshot_id:
+                await self._recover_saved(record)
+                continue
             sandbox = found.get(record.runtime_id)
             if sandbox is None:
                 log.warning("sandbox gone while the orchestrator was down", **_ids(record))
@@ -150,6 +171,24 @@ class Node:
             orphans_removed=len(removed),
         )
 
+    async def _recover_saved(self, record: SandboxRecord) -> None:
+        """A saved pause stays, unless its snapshot is gone from here and from the store:
+        then another node resumed it (or it was killed there) while this one was down."""
+        snapshot_id = record.snapshot_id
+        if await self.snapshots.stored(snapshot_id):
+            return
+        if self.snapshots.cached(snapshot_id) and not self.snapshots.published(snapshot_id):
+            try:
+                await self.snapshots.publish(snapshot_id)
+            except Exception as exc:
+                log.error(
+                    "saving a pause to the store failed again", **_ids(record), error=str(exc)
+                )
+            return
+        log.warning("paused sandbox resumed or killed elsewhere", **_ids(record))
+        await self.registry.remove(record.sandbox_id)
+        self.snapshots.drop_cached(snapshot_id)
+
     # --- create ---------------------------------------------------------------------------
 
     async def create(self, params: CreateParams) -> SandboxRecord:
@@ -157,12 +196,25 @@ class Node:
         sandbox_id = check_sandbox_id(params.sandbox_id)
         if sandbox_id in self.registry or sandbox_id in self._creating:
             raise SandboxExists(f"sandbox {sandbox_id} already exists")
-        image = self.templates.image(params.template_id, params.build_id)
-        params = replace(params, image_key=image.key)
         started = time.perf_counter()
         self._creating.add(sandbox_id)
         try:
-            sandbox, source = await self.launcher.claim(params, image)
+            meta = None
+            if params.snapshot_id:
+                meta = await self.snapshots.fetch(check_sandbox_id(params.snapshot_id))
+                params = replace(
+                    params,
+                    template_id=meta.template_id,
+                    build_id=meta.build_id,
+                    resources=meta.resources,
+                )
+            image = self.templates.image(params.template_id, params.build_id)
+            params = replace(params, image_key=image.key)
+            sandbox: RuntimeSandbox
+            if meta is not None:
+                sandbox, source = await self.saver.start_new(params, image, meta), "snapshot"
+            else:
+                sandbox, source = await self.launcher.claim(params, image)
             record = SandboxRecord(
                 sandbox_id=sandbox_id,
                 runtime_id=sandbox.sandbox_id,
@@ -188,7 +240,8 @@ class Node:
                 raise
         finally:
             self._creating.discard(sandbox_id)
-            self.pool.ensure(params.pool_key)  # refill what was taken, or start this shape's pool
+            if not params.snapshot_id:
+                self.pool.ensure(params.pool_key)  # refill what was taken, or this shape's pool
         elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
         log.info("sandbox created", **_ids(record), source=source, ms=elapsed_ms)
         return record
@@ -220,15 +273,22 @@ class Node:
             await self.registry.put(record)
             return record
 
-    async def pause(self, sandbox_id: str) -> SandboxRecord:
+    async def pause(self, sandbox_id: str, *, memory: bool = True) -> SandboxRecord:
         async with self._locked(sandbox_id) as record:
             _require(record, "running", "pause")
-            return await self._pause(record)
+            return await self._pause(record, memory=memory)
 
-    async def resume(self, sandbox_id: str, end_time: datetime) -> SandboxRecord:
-        """Back to running, reported so only once envd answers again."""
+    async def resume(self, sandbox_id: str, end_time: datetime, team_id: str = "") -> SandboxRecord:
+        """Back to running, reported so only once envd answers again. A sandbox this node does
+        not know is looked for among the pauses saved in the artifact store."""
+        if self.registry.get(sandbox_id) is None:
+            await self._adopt(sandbox_id)
         async with self._locked(sandbox_id) as record:
+            if team_id and record.team_id != team_id:
+                raise SandboxNotFound(f"sandbox {sandbox_id} not found")
             _require(record, "paused", "resume")
+            if record.snapshot_id:
+                return await self._resume_saved(record, end_time)
             sandbox = await self.driver.resume(record.runtime_id)
             try:
                 await self.envd.wait_healthy(str(sandbox.address), self.settings.readiness_timeout)
@@ -242,6 +302,84 @@ class Node:
             await self.registry.put(record)
             log.info("sandbox resumed", **_ids(record))
             return record
+
+    async def _resume_saved(self, record: SandboxRecord, end_time: datetime) -> SandboxRecord:
+        """A new runtime sandbox from the saved pause, under the same sandbox id: restored from
+        its memory (envd kept its token and env), or booted on its files and set up again."""
+        snapshot_id = record.snapshot_id
+        meta = await self.snapshots.fetch(snapshot_id)
+        image = self.templates.image(meta.template_id, meta.build_id)
+        sandbox = await self.saver.start(
+            snapshot_id, image, meta, internet=record.allow_internet_access
+        )
+        if not meta.memory:
+            try:
+                await self.launcher.personalise_restored(
+                    sandbox, self._params_of(record), image, memory=False, current_token=None
+                )
+            except BaseException:
+                await self.launcher.discard(sandbox.sandbox_id)
+                raise
+        record = record.evolve(
+            state="running",
+            runtime_id=sandbox.sandbox_id,
+            address=str(sandbox.address),
+            end_time=end_time,
+            snapshot_id="",
+        )
+        await self.registry.put(record)
+        try:
+            await self.snapshots.delete(snapshot_id)
+        except Exception as exc:
+            log.error(
+                "removing a resumed sandbox's snapshot failed", **_ids(record), error=str(exc)
+            )
+        log.info("sandbox resumed", **_ids(record), memory=meta.memory)
+        return record
+
+    async def _adopt(self, sandbox_id: str) -> None:
+        """Take over a sandbox paused on another node, from its pause in the artifact store."""
+        check_sandbox_id(sandbox_id)
+        async with self._locks.setdefault(sandbox_id, asyncio.Lock()):
+            if self.registry.get(sandbox_id) is not None:
+                return
+            try:
+                meta = await self.snapshots.meta(paused_snapshot_id(sandbox_id))
+            except SnapshotNotFound:
+                raise SandboxNotFound(f"sandbox {sandbox_id} not found") from None
+            if meta.paused is None:
+                raise SandboxNotFound(f"sandbox {sandbox_id} not found")
+            record = SandboxRecord.from_json(meta.paused)
+            await self.registry.put(record)
+            log.info("paused sandbox adopted from the artifact store", **_ids(record))
+
+    def _params_of(self, record: SandboxRecord) -> CreateParams:
+        return CreateParams(
+            sandbox_id=record.sandbox_id,
+            template_id=record.template_id,
+            resources=record.resources,
+            end_time=record.end_time,
+            build_id=record.build_id,
+            team_id=record.team_id,
+            env_vars=dict(record.env_vars),
+            allow_internet_access=record.allow_internet_access,
+            envd_access_token=record.envd_access_token,
+        )
+
+    async def snapshot(self, sandbox_id: str, snapshot_id: str, *, memory: bool) -> SnapshotMeta:
+        """Save a running sandbox as `snapshot_id`; it keeps running (after a short pause)."""
+        check_sandbox_id(snapshot_id)
+        async with self._locked(sandbox_id) as record:
+            _require(record, "running", "snapshot")
+            meta = await self.saver.save(record, snapshot_id, memory=memory, keep=True)
+            log.info("sandbox snapshotted", **_ids(record), snapshot_id=snapshot_id)
+            return meta
+
+    async def delete_snapshot(self, snapshot_id: str) -> None:
+        check_sandbox_id(snapshot_id)
+        if any(r.snapshot_id == snapshot_id for r in self.registry):
+            raise StateConflict(f"snapshot {snapshot_id} holds a paused sandbox: kill it instead")
+        await self.snapshots.delete(snapshot_id)
 
     async def metrics(self, sandbox_id: str) -> SandboxMetrics:
         """Resource use now. CPU is averaged since this sandbox's previous sample; without a
@@ -311,16 +449,27 @@ class Node:
                 log.error("pause at timeout failed: killing", **_ids(record), error=str(exc))
         await self._kill(record)
 
-    async def _pause(self, record: SandboxRecord) -> SandboxRecord:
-        """Freeze a running sandbox (its lock held); its end time stays as it was, unused."""
-        address, token = record.address, record.envd_access_token
-        await self.driver.pause(
-            record.runtime_id, lambda: self.envd.prepare_snapshot(address, token)
-        )
+    async def _pause(self, record: SandboxRecord, *, memory: bool = True) -> SandboxRecord:
+        """Pause a running sandbox (its lock held); its end time stays as it was, unused."""
+        if memory and not self.driver.checkpoints:
+            address, token = record.address, record.envd_access_token
+            await self.driver.pause(
+                record.runtime_id, lambda: self.envd.prepare_snapshot(address, token)
+            )
+            record = record.evolve(state="paused", paused_memory=True, snapshot_id="")
+        else:
+            paused = record.evolve(
+                state="paused",
+                paused_memory=memory,
+                snapshot_id=paused_snapshot_id(record.sandbox_id),
+            )
+            await self.saver.save(
+                record, paused.snapshot_id, memory=memory, keep=False, paused=paused
+            )
+            record = paused
         self._cpu_samples.pop(record.sandbox_id, None)
-        record = record.evolve(state="paused")
         await self.registry.put(record)
-        log.info("sandbox paused", **_ids(record))
+        log.info("sandbox paused", **_ids(record), memory=memory)
         return record
 
     async def _kill(self, record: SandboxRecord) -> None:
@@ -329,7 +478,9 @@ class Node:
         self._cpu_samples.pop(record.sandbox_id, None)
         await self.registry.remove(record.sandbox_id)
         address, token = record.address, record.envd_access_token
-        if record.state == "running":
+        if record.state == "paused" and record.snapshot_id:
+            await self.snapshots.delete(record.snapshot_id)
+        elif record.state == "running":
             await self.driver.destroy(
                 record.runtime_id, lambda: self.envd.prepare_snapshot(address, token)
             )

@@ -83,13 +83,35 @@ class SandboxService:
         return wire.sandbox_message(await self.node.set_timeout(request.sandbox_id, end_time))
 
     @_mapped
-    async def Pause(self, request: pb.SandboxRef, context: Context) -> pb.Sandbox:
-        return wire.sandbox_message(await self.node.pause(request.sandbox_id))
+    async def Pause(self, request: pb.PauseRequest, context: Context) -> pb.Sandbox:
+        record = await self.node.pause(request.sandbox_id, memory=not request.filesystem_only)
+        return wire.sandbox_message(record)
 
     @_mapped
     async def Resume(self, request: pb.ResumeRequest, context: Context) -> pb.Sandbox:
         end_time = wire.end_time_of(request, self.node.settings.default_timeout)
-        return wire.sandbox_message(await self.node.resume(request.sandbox_id, end_time))
+        record = await self.node.resume(request.sandbox_id, end_time, team_id=request.team_id)
+        return wire.sandbox_message(record)
+
+    @_mapped
+    async def Snapshot(self, request: pb.SnapshotRequest, context: Context) -> pb.SnapshotInfo:
+        meta = await self.node.snapshot(
+            request.sandbox_id, request.snapshot_id, memory=not request.filesystem_only
+        )
+        return pb.SnapshotInfo(
+            snapshot_id=meta.snapshot_id,
+            template_id=meta.template_id,
+            build_id=meta.build_id,
+            memory=meta.memory,
+            size_bytes=meta.size_bytes,
+            created_at=wire.timestamp(meta.created_at),
+            source_sandbox_id=meta.source_sandbox_id,
+        )
+
+    @_mapped
+    async def DeleteSnapshot(self, request: pb.SnapshotRef, context: Context) -> Empty:
+        await self.node.delete_snapshot(request.snapshot_id)
+        return Empty()
 
     @_mapped
     async def Metrics(self, request: pb.SandboxRef, context: Context) -> pb.SandboxMetrics:
@@ -127,6 +149,7 @@ class SandboxService:
             auto_pause=request.auto_pause,
             auto_resume=request.auto_resume,
             timeout_seconds=wire.lifetime_seconds(request, settings.default_timeout),
+            snapshot_id=request.snapshot_id,
         )
 
 

@@ -109,6 +109,7 @@ def sandbox_message(record: SandboxRecord) -> pb.Sandbox:
         auto_pause=record.auto_pause,
         auto_resume=record.auto_resume,
         timeout_seconds=record.timeout_seconds,
+        paused_memory=record.state == "paused" and record.paused_memory,
     )
 
 
@@ -136,6 +137,8 @@ class Sandbox:
     auto_resume: bool
     timeout_seconds: int
     """The lifetime it was created with (0 from a node that predates it)."""
+    paused_memory: bool = False
+    """Paused with its memory and processes kept (false when running)."""
 
     @classmethod
     def from_message(cls, m: pb.Sandbox) -> Sandbox:
@@ -159,6 +162,7 @@ class Sandbox:
             auto_pause=m.auto_pause,
             auto_resume=m.auto_resume,
             timeout_seconds=m.timeout_seconds,
+            paused_memory=m.paused_memory,
         )
 
 
@@ -298,3 +302,26 @@ def log_entry(m: pb.LogEntry) -> LogEntry:
         fields=dict(m.fields),
         line=m.line,
     )
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    snapshot_id: str
+    template_id: str
+    build_id: str
+    memory: bool
+    size_bytes: int
+    created_at: datetime
+    source_sandbox_id: str
+
+    @classmethod
+    def from_message(cls, m: pb.SnapshotInfo) -> SnapshotInfo:
+        return cls(
+            snapshot_id=m.snapshot_id,
+            template_id=m.template_id,
+            build_id=m.build_id,
+            memory=m.memory,
+            size_bytes=m.size_bytes,
+            created_at=moment(m.created_at),
+            source_sandbox_id=m.source_sandbox_id,
+        )

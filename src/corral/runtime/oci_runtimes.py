@@ -111,12 +111,19 @@ class OciRuntime:
         return set(await self.list_states())
 
     async def pause(self, sandbox_id: str, image_dir: Path) -> None:
+        await self.freeze(sandbox_id)
+
+    async def freeze(self, sandbox_id: str) -> None:
+        """Stop every process of the sandbox where it is, memory kept (`pause`: the freezer)."""
         await run(*self.argv("pause", sandbox_id))
+
+    async def thaw(self, sandbox_id: str) -> None:
+        await run(*self.argv("resume", sandbox_id))
 
     async def resume(
         self, sandbox_id: str, bundle: Path, image_dir: Path, log: Path, netns_path: str
     ) -> None:
-        await run(*self.argv("resume", sandbox_id))
+        await self.thaw(sandbox_id)
 
     async def restore(
         self, sandbox_id: str, bundle: Path, image_dir: Path, log: Path, netns_path: str

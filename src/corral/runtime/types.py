@@ -38,8 +38,9 @@ class SandboxSpec:
     resources: Resources = field(default_factory=Resources)
     internet: bool = True
     snapshot: Path | None = None
-    """Start from this template snapshot (`Driver.snapshot`) instead of booting: the sandbox
-    comes back in the state its template was saved in, processes and memory included."""
+    """Start from this snapshot (`Driver.snapshot`): its upper layer seeds the sandbox's disk,
+    and when it holds a memory image (`checkpoint/`) the sandbox is restored from it, processes
+    and memory included, instead of booting."""
 
 
 @dataclass(frozen=True)
@@ -162,9 +163,18 @@ class Driver(Protocol):
         sandbox_id: str,
         dest: Path,
         before_snapshot: Callable[[], Awaitable[None]] | None = None,
+        *,
+        memory: bool = True,
+        keep: bool = False,
     ) -> None:
-        """Save a running sandbox as a template snapshot in `dest` (made here), then remove
-        the sandbox: new sandboxes start from it (`SandboxSpec.snapshot`) on any network."""
+        """Save a running sandbox in `dest` (made here): its upper layer, and with `memory` its
+        memory image. New sandboxes start from it (`SandboxSpec.snapshot`) on any network.
+
+        The sandbox is removed afterwards unless it is to `keep` running (a fork, a named
+        snapshot); then it sees a short pause. `before_snapshot` runs first: for a memory
+        image, where the caller has envd drop open connections; for files only, where it
+        flushes what the sandbox buffers. A driver that cannot save memory raises.
+        """
         ...
 
 

@@ -41,7 +41,7 @@ LOGS_DIRECTION_FORWARD: LogsDirection
 LOGS_DIRECTION_BACKWARD: LogsDirection
 
 class CreateRequest(_message.Message):
-    __slots__ = ("sandbox_id", "template_id", "build_id", "team_id", "vcpu", "memory_mb", "disk_mb", "env_vars", "metadata", "timeout_seconds", "end_time", "allow_internet_access", "envd_access_token", "auto_pause", "auto_resume")
+    __slots__ = ("sandbox_id", "template_id", "build_id", "team_id", "vcpu", "memory_mb", "disk_mb", "env_vars", "metadata", "timeout_seconds", "end_time", "allow_internet_access", "envd_access_token", "auto_pause", "auto_resume", "snapshot_id")
     class EnvVarsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -71,6 +71,7 @@ class CreateRequest(_message.Message):
     ENVD_ACCESS_TOKEN_FIELD_NUMBER: _ClassVar[int]
     AUTO_PAUSE_FIELD_NUMBER: _ClassVar[int]
     AUTO_RESUME_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_ID_FIELD_NUMBER: _ClassVar[int]
     sandbox_id: str
     template_id: str
     build_id: str
@@ -86,7 +87,50 @@ class CreateRequest(_message.Message):
     envd_access_token: str
     auto_pause: bool
     auto_resume: bool
-    def __init__(self, sandbox_id: _Optional[str] = ..., template_id: _Optional[str] = ..., build_id: _Optional[str] = ..., team_id: _Optional[str] = ..., vcpu: _Optional[int] = ..., memory_mb: _Optional[int] = ..., disk_mb: _Optional[int] = ..., env_vars: _Optional[_Mapping[str, str]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., timeout_seconds: _Optional[int] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., allow_internet_access: _Optional[bool] = ..., envd_access_token: _Optional[str] = ..., auto_pause: _Optional[bool] = ..., auto_resume: _Optional[bool] = ...) -> None: ...
+    snapshot_id: str
+    def __init__(self, sandbox_id: _Optional[str] = ..., template_id: _Optional[str] = ..., build_id: _Optional[str] = ..., team_id: _Optional[str] = ..., vcpu: _Optional[int] = ..., memory_mb: _Optional[int] = ..., disk_mb: _Optional[int] = ..., env_vars: _Optional[_Mapping[str, str]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., timeout_seconds: _Optional[int] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., allow_internet_access: _Optional[bool] = ..., envd_access_token: _Optional[str] = ..., auto_pause: _Optional[bool] = ..., auto_resume: _Optional[bool] = ..., snapshot_id: _Optional[str] = ...) -> None: ...
+
+class PauseRequest(_message.Message):
+    __slots__ = ("sandbox_id", "filesystem_only")
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    FILESYSTEM_ONLY_FIELD_NUMBER: _ClassVar[int]
+    sandbox_id: str
+    filesystem_only: bool
+    def __init__(self, sandbox_id: _Optional[str] = ..., filesystem_only: _Optional[bool] = ...) -> None: ...
+
+class SnapshotRequest(_message.Message):
+    __slots__ = ("sandbox_id", "snapshot_id", "filesystem_only")
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_ID_FIELD_NUMBER: _ClassVar[int]
+    FILESYSTEM_ONLY_FIELD_NUMBER: _ClassVar[int]
+    sandbox_id: str
+    snapshot_id: str
+    filesystem_only: bool
+    def __init__(self, sandbox_id: _Optional[str] = ..., snapshot_id: _Optional[str] = ..., filesystem_only: _Optional[bool] = ...) -> None: ...
+
+class SnapshotRef(_message.Message):
+    __slots__ = ("snapshot_id",)
+    SNAPSHOT_ID_FIELD_NUMBER: _ClassVar[int]
+    snapshot_id: str
+    def __init__(self, snapshot_id: _Optional[str] = ...) -> None: ...
+
+class SnapshotInfo(_message.Message):
+    __slots__ = ("snapshot_id", "template_id", "build_id", "memory", "size_bytes", "created_at", "source_sandbox_id")
+    SNAPSHOT_ID_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
+    BUILD_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    snapshot_id: str
+    template_id: str
+    build_id: str
+    memory: bool
+    size_bytes: int
+    created_at: _timestamp_pb2.Timestamp
+    source_sandbox_id: str
+    def __init__(self, snapshot_id: _Optional[str] = ..., template_id: _Optional[str] = ..., build_id: _Optional[str] = ..., memory: _Optional[bool] = ..., size_bytes: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., source_sandbox_id: _Optional[str] = ...) -> None: ...
 
 class SandboxRef(_message.Message):
     __slots__ = ("sandbox_id",)
@@ -142,17 +186,19 @@ class SetTimeoutRequest(_message.Message):
     def __init__(self, sandbox_id: _Optional[str] = ..., timeout_seconds: _Optional[int] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ResumeRequest(_message.Message):
-    __slots__ = ("sandbox_id", "timeout_seconds", "end_time")
+    __slots__ = ("sandbox_id", "timeout_seconds", "end_time", "team_id")
     SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
+    TEAM_ID_FIELD_NUMBER: _ClassVar[int]
     sandbox_id: str
     timeout_seconds: int
     end_time: _timestamp_pb2.Timestamp
-    def __init__(self, sandbox_id: _Optional[str] = ..., timeout_seconds: _Optional[int] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    team_id: str
+    def __init__(self, sandbox_id: _Optional[str] = ..., timeout_seconds: _Optional[int] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., team_id: _Optional[str] = ...) -> None: ...
 
 class Sandbox(_message.Message):
-    __slots__ = ("sandbox_id", "template_id", "build_id", "team_id", "state", "address", "envd_port", "envd_version", "start_time", "end_time", "metadata", "vcpu", "memory_mb", "disk_mb", "allow_internet_access", "envd_access_token", "auto_pause", "auto_resume", "timeout_seconds")
+    __slots__ = ("sandbox_id", "template_id", "build_id", "team_id", "state", "address", "envd_port", "envd_version", "start_time", "end_time", "metadata", "vcpu", "memory_mb", "disk_mb", "allow_internet_access", "envd_access_token", "auto_pause", "auto_resume", "timeout_seconds", "paused_memory")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -179,6 +225,7 @@ class Sandbox(_message.Message):
     AUTO_PAUSE_FIELD_NUMBER: _ClassVar[int]
     AUTO_RESUME_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    PAUSED_MEMORY_FIELD_NUMBER: _ClassVar[int]
     sandbox_id: str
     template_id: str
     build_id: str
@@ -198,7 +245,8 @@ class Sandbox(_message.Message):
     auto_pause: bool
     auto_resume: bool
     timeout_seconds: int
-    def __init__(self, sandbox_id: _Optional[str] = ..., template_id: _Optional[str] = ..., build_id: _Optional[str] = ..., team_id: _Optional[str] = ..., state: _Optional[_Union[SandboxState, str]] = ..., address: _Optional[str] = ..., envd_port: _Optional[int] = ..., envd_version: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., vcpu: _Optional[int] = ..., memory_mb: _Optional[int] = ..., disk_mb: _Optional[int] = ..., allow_internet_access: _Optional[bool] = ..., envd_access_token: _Optional[str] = ..., auto_pause: _Optional[bool] = ..., auto_resume: _Optional[bool] = ..., timeout_seconds: _Optional[int] = ...) -> None: ...
+    paused_memory: bool
+    def __init__(self, sandbox_id: _Optional[str] = ..., template_id: _Optional[str] = ..., build_id: _Optional[str] = ..., team_id: _Optional[str] = ..., state: _Optional[_Union[SandboxState, str]] = ..., address: _Optional[str] = ..., envd_port: _Optional[int] = ..., envd_version: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., vcpu: _Optional[int] = ..., memory_mb: _Optional[int] = ..., disk_mb: _Optional[int] = ..., allow_internet_access: _Optional[bool] = ..., envd_access_token: _Optional[str] = ..., auto_pause: _Optional[bool] = ..., auto_resume: _Optional[bool] = ..., timeout_seconds: _Optional[int] = ..., paused_memory: _Optional[bool] = ...) -> None: ...
 
 class NodeInfo(_message.Message):
     __slots__ = ("node_id", "version", "runtime", "envd_version", "started_at", "capacity", "load", "sandboxes", "pools")

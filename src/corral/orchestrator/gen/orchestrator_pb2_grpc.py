@@ -62,13 +62,23 @@ class SandboxServiceStub:
                 _registered_method=True)
         self.Pause = channel.unary_unary(
                 '/corral.orchestrator.v1.SandboxService/Pause',
-                request_serializer=corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.SandboxRef.SerializeToString,
+                request_serializer=corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.PauseRequest.SerializeToString,
                 response_deserializer=corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.Sandbox.FromString,
                 _registered_method=True)
         self.Resume = channel.unary_unary(
                 '/corral.orchestrator.v1.SandboxService/Resume',
                 request_serializer=corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.ResumeRequest.SerializeToString,
                 response_deserializer=corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.Sandbox.FromString,
+                _registered_method=True)
+        self.Snapshot = channel.unary_unary(
+                '/corral.orchestrator.v1.SandboxService/Snapshot',
+                request_serializer=corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.SnapshotRequest.SerializeToString,
+                response_deserializer=corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.SnapshotInfo.FromString,
+                _registered_method=True)
+        self.DeleteSnapshot = channel.unary_unary(
+                '/corral.orchestrator.v1.SandboxService/DeleteSnapshot',
+                request_serializer=corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.SnapshotRef.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
                 _registered_method=True)
         self.Metrics = channel.unary_unary(
                 '/corral.orchestrator.v1.SandboxService/Metrics',
@@ -122,15 +132,33 @@ class SandboxServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Pause(self, request, context):
-        """Freeze a running sandbox with its memory kept; its timeout clock stops. A paused sandbox
-        (paused here, or at its end time with auto_pause) is kept until it is resumed or deleted.
+        """Pause a running sandbox; its timeout clock stops. A paused sandbox (paused here, or at its
+        end time with auto_pause) is kept until it is resumed or deleted. Full pauses keep memory
+        and processes; a runtime that checkpoints (gVisor) saves them to the artifact store, one
+        that cannot (crun) freezes them in place. Filesystem pauses save the disk only.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Resume(self, request, context):
-        """Bring a paused sandbox back, wait for its envd, and start a new timeout clock.
+        """Bring a paused sandbox back, wait for its envd, and start a new timeout clock. A node that
+        does not know the sandbox looks for its saved pause in the artifact store (its node gone).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Snapshot(self, request, context):
+        """Save a running sandbox, which keeps running (after a short pause), as a snapshot that
+        new sandboxes start from (CreateRequest.snapshot_id): named snapshots, fork sources.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteSnapshot(self, request, context):
+        """Remove a snapshot from this node's cache and from the artifact store.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -181,13 +209,23 @@ def add_SandboxServiceServicer_to_server(servicer, server):
             ),
             'Pause': grpc.unary_unary_rpc_method_handler(
                     servicer.Pause,
-                    request_deserializer=corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.SandboxRef.FromString,
+                    request_deserializer=corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.PauseRequest.FromString,
                     response_serializer=corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.Sandbox.SerializeToString,
             ),
             'Resume': grpc.unary_unary_rpc_method_handler(
                     servicer.Resume,
                     request_deserializer=corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.ResumeRequest.FromString,
                     response_serializer=corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.Sandbox.SerializeToString,
+            ),
+            'Snapshot': grpc.unary_unary_rpc_method_handler(
+                    servicer.Snapshot,
+                    request_deserializer=corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.SnapshotRequest.FromString,
+                    response_serializer=corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.SnapshotInfo.SerializeToString,
+            ),
+            'DeleteSnapshot': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSnapshot,
+                    request_deserializer=corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.SnapshotRef.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
             ),
             'Metrics': grpc.unary_unary_rpc_method_handler(
                     servicer.Metrics,
@@ -360,7 +398,7 @@ class SandboxService:
             request,
             target,
             '/corral.orchestrator.v1.SandboxService/Pause',
-            corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.SandboxRef.SerializeToString,
+            corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.PauseRequest.SerializeToString,
             corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.Sandbox.FromString,
             options,
             channel_credentials,
@@ -389,6 +427,60 @@ class SandboxService:
             '/corral.orchestrator.v1.SandboxService/Resume',
             corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.ResumeRequest.SerializeToString,
             corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.Sandbox.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Snapshot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/corral.orchestrator.v1.SandboxService/Snapshot',
+            corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.SnapshotRequest.SerializeToString,
+            corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.SnapshotInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteSnapshot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/corral.orchestrator.v1.SandboxService/DeleteSnapshot',
+            corral_dot_orchestrator_dot_gen_dot_orchestrator__pb2.SnapshotRef.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
             options,
             channel_credentials,
             insecure,
