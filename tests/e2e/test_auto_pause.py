@@ -1,8 +1,9 @@
 """Pause at timeout and wake on traffic through `corral up`, with the official SDK only.
 
-On crun a pause freezes the sandbox's cgroup; on gVisor it is a checkpoint on disk, restored
-by the wake. Either way the sandbox's processes and files are there again afterwards, and a
-kill of a paused sandbox leaves nothing of it on the host.
+On crun a pause freezes the sandbox's cgroup; on gVisor it is a checkpoint saved to the
+artifact store, restored by the wake into a new runtime sandbox. Either way the sandbox's
+processes and files are there again afterwards, and a kill of a paused sandbox leaves nothing
+of it on the host.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ def leftovers(platform: Platform, sandbox_id: str, runtime: str) -> list[str]:
     checkpoint), its network namespace, its cgroups."""
     candidates = [
         platform.data_dir / "orchestrator" / "sandboxes" / f"{sandbox_id}.json",
+        platform.data_dir / "snapshots" / f"paused-{sandbox_id}",
+        platform.data_dir / "artifacts" / "snapshots" / f"paused-{sandbox_id}.tar",
         platform.data_dir / "sandboxes" / runtime,
         Path("/run/netns") / f"{INSTANCE}-{runtime}",
         Path("/sys/fs/cgroup") / INSTANCE / runtime,
@@ -67,7 +70,9 @@ def test_pause_at_timeout_wake_on_traffic_and_kill(
     paused = Sandbox.list(SandboxQuery(state=[SandboxState.PAUSED])).next_items()
     assert sbx.sandbox_id in {s.sandbox_id for s in paused}
     if runtime_name(platform) == "runsc":  # the checkpoint it will be restored from
-        assert (platform.data_dir / "sandboxes" / runtime / "checkpoint").is_dir()
+        saved = platform.data_dir / "snapshots" / f"paused-{sbx.sandbox_id}"
+        assert (saved / "state" / "checkpoint").is_dir()
+        assert (platform.data_dir / "artifacts" / "snapshots" / f"{saved.name}.tar").is_file()
     assert sbx.pause() is False  # already paused
 
     # Traffic wakes it: the request waits for the resume, then gets its answer.

@@ -24,7 +24,17 @@ from corral.api.db.store import Store
 from corral.api.guards import RequestGuard
 from corral.api.nodes import NodeDirectory, Placement, StaticNodes
 from corral.api.ratelimit import limiter_url, open_limiter
-from corral.api.routes import builds, health, lifecycle, metrics, sandboxes, tags, teams, templates
+from corral.api.routes import (
+    builds,
+    health,
+    lifecycle,
+    metrics,
+    sandboxes,
+    snapshots,
+    tags,
+    teams,
+    templates,
+)
 from corral.api.routes import logs as sandbox_logs
 from corral.api.routesync import keep_in_sync, reconcile
 from corral.api.settings import ApiSettings
@@ -89,7 +99,18 @@ def create_app(
     openapi.install(app)
     app.include_router(tags.router)  # before templates': `DELETE /templates/tags` is no template
     # metrics first: `/sandboxes/metrics` must not be taken for a sandbox id.
-    for module in (health, metrics, sandboxes, lifecycle, sandbox_logs, builds, templates, teams):
+    routers = (
+        health,
+        metrics,
+        sandboxes,
+        lifecycle,
+        snapshots,
+        sandbox_logs,
+        builds,
+        templates,
+        teams,
+    )
+    for module in routers:
         app.include_router(module.router)
     app.add_middleware(RequestGuard, max_bytes=settings.max_body_bytes)
     return app

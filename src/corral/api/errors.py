@@ -60,6 +60,7 @@ _NODE_ERRORS: dict[type[node.OrchestratorError], type[ApiError]] = {
     node.InvalidRequest: BadRequest,
     node.SandboxNotFound: NotFound,
     node.TemplateNotFound: NotFound,
+    node.SnapshotNotFound: NotFound,
     node.SandboxExists: Conflict,
     node.StateConflict: Conflict,
     node.CapacityExhausted: TooManyRequests,

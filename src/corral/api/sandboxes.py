@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from corral import logs
 from corral.api import ids
 from corral.api.context import ApiContext
-from corral.api.db.records import TeamRecord, TemplateRecord
+from corral.api.db.records import SnapshotRecord, TeamRecord, TemplateRecord
 from corral.api.errors import BadRequest, NotFound, TooManyRequests
 from corral.api.nodes import Node, list_all, locate
 from corral.api.schemas import Lifecycle, ListedSandbox, NewSandbox, SandboxDetail, SandboxOut
 from corral.catalog.types import Route
+from corral.orchestrator.errors import SandboxNotFound as NodeSandboxNotFound
 from corral.orchestrator.models import SANDBOX_ID
 from corral.orchestrator.wire import Sandbox
 
@@ -47,55 +49,83 @@ def _background(*steps: Coroutine[Any, Any, object]) -> None:
 
 
 async def create(ctx: ApiContext, team: TeamRecord, body: NewSandbox) -> SandboxOut:
+    """A sandbox of a template, or of a snapshot when the id (or name) is one of the team's."""
     template = await ctx.template(team.id, body.template_id)
+    snapshot = None
     if template is None:
-        raise NotFound(f"template '{body.template_id}' not found")
-    _check_resources(team, template)
-    timeout = _timeout(ctx, team, body.timeout)
+        snapshot = await find_snapshot(ctx, team, body.template_id)
+        if snapshot is None:
+            raise NotFound(f"template '{body.template_id}' not found")
+    else:
+        _check_resources(team, template)
+    timeout = lifetime(ctx, team, body.timeout)
     auto_resume = body.auto_resume is not None and body.auto_resume.enabled
     if auto_resume and body.auto_pause_memory is False:
         raise BadRequest(
             "autoResume cannot be combined with autoPauseMemory false: a filesystem-only"
             " pause cannot be woken by traffic"
         )
-    _creating[team.id] += 1
-    try:
-        running = [s for _, s in await list_all(ctx.nodes, team.id) if s.state == "running"]
-        if len(running) + _creating[team.id] - 1 >= team.max_concurrent_sandboxes:
-            raise TooManyRequests(
-                f"you have reached the maximum number of concurrent sandboxes "
-                f"({team.max_concurrent_sandboxes}) for your team"
-            )
-        node = await ctx.placement.pick()
-        token = ids.envd_access_token()
+    async with admitted(ctx, team, 1):
+        node = await _node_for(ctx, snapshot.node_id if snapshot else None)
         sandbox = await node.client.create(
             ids.sandbox_id(),
-            template.id,
-            build_id=template.build_id,
+            template.id if template else snapshot.base_env_id,  # type: ignore[union-attr]
+            build_id=template.build_id if template else "",
             team_id=team.id,
-            vcpu=template.vcpu,
-            memory_mb=template.memory_mb,
-            disk_mb=template.disk_mb,
+            vcpu=template.vcpu if template else 0,
+            memory_mb=template.memory_mb if template else 0,
+            disk_mb=template.disk_mb if template else 0,
             env_vars=body.env_vars,
             metadata=body.metadata,
             timeout_seconds=timeout,
             allow_internet_access=(
                 True if body.allow_internet_access is None else body.allow_internet_access
             ),
-            envd_access_token=token,
+            envd_access_token=ids.envd_access_token(),
             auto_pause=body.auto_pause,
             auto_resume=auto_resume,
+            snapshot_id=snapshot.id if snapshot else "",
         )
-    finally:
-        _creating[team.id] -= 1
     await publish(ctx, node, sandbox)
     # Bookkeeping is off the create's path: the user waits for the sandbox, not for it.
     _background(
-        ctx.store.record_spawn(template.id),
+        *([ctx.store.record_spawn(template.id)] if template else []),
         ctx.store.record_event(sandbox.sandbox_id, team.id, "created", {"node": node.id}),
     )
     log.info("sandbox created", sandbox_id=sandbox.sandbox_id, team=team.id, node=node.id)
-    return out(ctx, node, sandbox, template.id)
+    return out(ctx, node, sandbox, template.id if template else body.template_id)
+
+
+async def find_snapshot(ctx: ApiContext, team: TeamRecord, ref: str) -> SnapshotRecord | None:
+    """The team's snapshot with this id, else the newest carrying this name."""
+    found = await ctx.store.get_snapshot(team.id, ref)
+    if found is None:
+        named = await ctx.store.list_snapshots(team.id, name=ref, limit=1)
+        found = named[0] if named else None
+    return found if found is not None and found.env_id is not None else None
+
+
+async def _node_for(ctx: ApiContext, preferred: str | None) -> Node:
+    """The node that has a snapshot cached, when it is still there; else placement's pick
+    (every node fetches snapshots from the artifact store)."""
+    node = ctx.nodes.node(preferred) if preferred else None
+    return node if node is not None else await ctx.placement.pick()
+
+
+@asynccontextmanager
+async def admitted(ctx: ApiContext, team: TeamRecord, count: int) -> AsyncIterator[None]:
+    """Room for `count` more running sandboxes of the team, held while they are created."""
+    _creating[team.id] += count
+    try:
+        running = [s for _, s in await list_all(ctx.nodes, team.id) if s.state == "running"]
+        if len(running) + _creating[team.id] > team.max_concurrent_sandboxes:
+            raise TooManyRequests(
+                f"you have reached the maximum number of concurrent sandboxes "
+                f"({team.max_concurrent_sandboxes}) for your team"
+            )
+        yield
+    finally:
+        _creating[team.id] -= count
 
 
 def _check_resources(team: TeamRecord, template: TemplateRecord) -> None:
@@ -106,7 +136,7 @@ def _check_resources(team: TeamRecord, template: TemplateRecord) -> None:
         )
 
 
-def _timeout(ctx: ApiContext, team: TeamRecord, requested: int | None) -> int:
+def lifetime(ctx: ApiContext, team: TeamRecord, requested: int | None) -> int:
     timeout = ctx.settings.default_timeout if requested is None else requested
     if timeout > team.max_lifetime_s:
         raise BadRequest(
@@ -156,9 +186,29 @@ async def resume(
     return resumed
 
 
+async def adopt(
+    ctx: ApiContext, team: TeamRecord, sandbox_id: str, seconds: int
+) -> tuple[Node, Sandbox]:
+    """Resume, on a node placement picks, a sandbox paused on a node that is no more: the
+    node finds the pause in the artifact store (and that it is this team's) or says 404."""
+    if not SANDBOX_ID.fullmatch(sandbox_id):
+        raise NotFound(f"sandbox {sandbox_id} not found")
+    node = await ctx.placement.pick()
+    try:
+        resumed = await node.client.resume(
+            sandbox_id, timeout_seconds=max(seconds, 1), team_id=team.id
+        )
+    except NodeSandboxNotFound:
+        raise NotFound(f"sandbox {sandbox_id} not found") from None
+    await publish(ctx, node, resumed)
+    _background(ctx.store.record_event(sandbox_id, team.id, "resumed", {"by": "adoption"}))
+    log.info("paused sandbox resumed on another node", sandbox_id=sandbox_id, node=node.id)
+    return node, resumed
+
+
 async def set_timeout(ctx: ApiContext, team: TeamRecord, sandbox_id: str, seconds: int) -> None:
     node, _ = await find(ctx, team, sandbox_id)
-    await node.client.set_timeout(sandbox_id, timeout_seconds=_timeout(ctx, team, seconds))
+    await node.client.set_timeout(sandbox_id, timeout_seconds=lifetime(ctx, team, seconds))
 
 
 async def refresh(ctx: ApiContext, team: TeamRecord, sandbox_id: str, seconds: int) -> None:

@@ -31,6 +31,8 @@ log = logs.get("runtime.oci")
 
 ENVD_MOUNT = "/opt/corral"
 DEFAULT_NAMESERVERS = ("8.8.8.8", "1.1.1.1")
+SNAPSHOT_LAYOUT = "tmp-on-disk"
+"""Changes when the sandbox's mounts change: a memory image restores only into the same ones."""
 
 
 class OciDriver:
@@ -130,11 +132,22 @@ class OciDriver:
                 bind(self.envd_dir, ENVD_MOUNT),
                 bind(resolv, "/etc/resolv.conf"),
                 bind(hosts, "/etc/hosts"),
+                *self._disk_tmp(disk),
             ],
         )
         bundle = directory / "bundle"
         bundle.mkdir(exist_ok=True)
         (bundle / "config.json").write_text(json.dumps(config))
+
+    def _disk_tmp(self, disk: RootDisk) -> list[dict[str, object]]:
+        """gVisor mounts a tmpfs of its own on /tmp unless the spec mounts something there: /tmp
+        is kept on the sandbox's disk instead, as under crun (and in E2B's VMs), so that it
+        counts against the disk limit, not memory, and outlives a filesystem-only pause."""
+        if not self.runtime.checkpoints:
+            return []
+        tmp = disk.rootfs / "tmp"
+        tmp.mkdir(mode=0o1777, exist_ok=True)
+        return [bind(tmp, "/tmp", readonly=False)]
 
     async def destroy(
         self, sandbox_id: str, before_teardown: Callable[[], Awaitable[None]] | None = None
@@ -159,7 +172,9 @@ class OciDriver:
     def snapshot_key(self) -> str | None:
         """A snapshot holds envd's code in memory and reopens its files from the envd mount:
         only a node with the same runtime and envd build may start from it."""
-        return f"{self.name}:{self.envd_dir.name}" if self.runtime.checkpoints else None
+        if not self.runtime.checkpoints:
+            return None
+        return f"{self.name}:{self.envd_dir.name}:{SNAPSHOT_LAYOUT}"
 
     async def snapshot(
         self,

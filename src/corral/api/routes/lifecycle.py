@@ -15,7 +15,7 @@ from corral.api import sandboxes
 from corral.api.context import ApiContext
 from corral.api.db.records import TeamRecord
 from corral.api.deps import Ctx, Team
-from corral.api.errors import Conflict
+from corral.api.errors import Conflict, NotFound
 from corral.api.openapi import Responses
 from corral.api.routes.sandboxes import NODE_ERRORS
 from corral.api.schemas import Connect, Pause, Resume, SandboxOut
@@ -27,12 +27,13 @@ RESUMED: Responses = {201: {"description": "Resumed first", "model": SandboxOut}
 
 @router.post("/sandboxes/{sandbox_id}/pause", status_code=204, responses=NODE_ERRORS)
 async def pause(ctx: Ctx, team: Team, sandbox_id: str, body: Pause | None = None) -> Response:
-    """Freeze the sandbox with its memory and processes (filesystem-only pauses come later:
-    `memory: false` is served as a full pause, which keeps strictly more)."""
+    """Pause with memory and processes (`memory` omitted or true), or the filesystem only
+    (`memory: false`: processes end, and the resume boots the sandbox afresh on its files)."""
     node, sandbox = await sandboxes.find(ctx, team, sandbox_id)
     if sandbox.state == "paused":
         raise Conflict(f"sandbox {sandbox_id} is already paused")
-    paused = await node.client.pause(sandbox_id)
+    memory = body is None or body.memory is not False
+    paused = await node.client.pause(sandbox_id, memory=memory)
     await sandboxes.publish(ctx, node, paused)
     await ctx.store.record_event(sandbox_id, team.id, "paused")
     return Response(status_code=204)
@@ -45,8 +46,14 @@ async def _connect(
     timeout_s: int | None,
     response: Response,
 ) -> SandboxOut:
-    node, sandbox = await sandboxes.find(ctx, team, sandbox_id)
     seconds = ctx.settings.default_timeout if timeout_s is None else timeout_s
+    try:
+        node, sandbox = await sandboxes.find(ctx, team, sandbox_id)
+    except NotFound:
+        # Its node may be gone: any node resumes a pause saved in the artifact store.
+        node, resumed = await sandboxes.adopt(ctx, team, sandbox_id, seconds)
+        response.status_code = 201
+        return sandboxes.out(ctx, node, resumed)
     if sandbox.state == "running":
         if timeout_s is not None:
             wanted = datetime.now(UTC) + timedelta(seconds=seconds)

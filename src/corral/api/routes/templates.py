@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
+from corral.api import snapshots
 from corral.api.db.records import TemplateRecord
 from corral.api.db.store import template_name
 from corral.api.deps import Ctx, Team
@@ -81,7 +82,10 @@ async def get_template(ctx: Ctx, team: Team, template_id: str) -> TemplateOut:
 @router.delete("/templates/{template_id}", status_code=204, responses=ERRORS)
 async def delete_template(ctx: Ctx, team: Team, template_id: str) -> Response:
     """Only a team's own templates; public platform templates are not deletable here. Its
-    builds go from the nodes too (running sandboxes keep their root filesystem mounted)."""
+    builds go from the nodes too (running sandboxes keep their root filesystem mounted).
+    A snapshot's id deletes the snapshot (the SDK's `delete_snapshot`)."""
+    if await snapshots.delete(ctx, team, template_id):
+        return Response(status_code=204)
     builds = await ctx.store.list_builds(template_id, limit=1000)
     if not await ctx.store.delete_template(team.id, template_id):
         raise NotFound(f"template '{template_id}' not found")
