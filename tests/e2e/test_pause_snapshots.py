@@ -13,12 +13,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from e2b import Sandbox, SandboxException, SandboxState
 
 from tests.e2e.conftest import Platform, remove_everything
 from tests.e2e.launch import start_corral_up, stop_corral_up
-from tests.e2e.test_auto_pause import runtime_name
+from tests.e2e.test_auto_pause import runtime_name, wait_for_state
 
 pytestmark = [pytest.mark.slow, pytest.mark.root]
 
@@ -218,3 +219,30 @@ def test_paused_sandbox_survives_a_restart_of_the_platform(
     assert count(resumed) > first
     assert resumed.files.read("/home/user/kept.txt") == "on disk"
     resumed.kill()
+
+
+def test_filesystem_pause_at_timeout(sdk_env: dict[str, str]) -> None:
+    sbx = Sandbox.create(
+        timeout=4, lifecycle={"on_timeout": {"action": "pause", "mode": "filesystem"}}
+    )
+    try:
+        assert _detail(sdk_env, sbx.sandbox_id)["pauseMode"] == "filesystem"
+        start_counter(sbx)
+        wait_for_state(sbx.sandbox_id, SandboxState.PAUSED)
+        detail = _detail(sdk_env, sbx.sandbox_id)
+        assert detail["state"] == "paused" and detail["pauseMode"] == "filesystem"
+        resumed = Sandbox.connect(sbx.sandbox_id, timeout=60)
+        assert resumed.files.read("/home/user/kept.txt") == "on disk"
+        assert not alive(resumed)
+    finally:
+        sbx.kill()
+
+
+def _detail(env: dict[str, str], sandbox_id: str) -> dict[str, object]:
+    """The raw `GET /sandboxes/{id}`: the SDK's info has no pause mode."""
+    response = httpx.get(
+        f"{env['E2B_API_URL']}/sandboxes/{sandbox_id}", headers={"X-API-Key": env["E2B_API_KEY"]}
+    )
+    response.raise_for_status()
+    body: dict[str, object] = response.json()
+    return body

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from corral import logs
 from corral.api import ids
@@ -84,6 +84,7 @@ async def create(ctx: ApiContext, team: TeamRecord, body: NewSandbox) -> Sandbox
             envd_access_token=ids.envd_access_token(),
             auto_pause=body.auto_pause,
             auto_resume=auto_resume,
+            auto_pause_memory=body.auto_pause_memory is not False,
             snapshot_id=snapshot.id if snapshot else "",
         )
     await publish(ctx, node, sandbox)
@@ -265,4 +266,13 @@ def detail(ctx: ApiContext, node: Node, sandbox: Sandbox) -> SandboxDetail:
             auto_resume=sandbox.auto_resume,
             on_timeout="pause" if sandbox.auto_pause else "kill",
         ),
+        pause_mode=_pause_mode(sandbox),
     )
+
+
+def _pause_mode(sandbox: Sandbox) -> Literal["full", "filesystem"] | None:
+    if sandbox.state == "paused":
+        return "full" if sandbox.paused_memory else "filesystem"
+    if sandbox.auto_pause:
+        return "full" if sandbox.auto_pause_memory else "filesystem"
+    return None

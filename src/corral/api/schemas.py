@@ -131,6 +131,9 @@ class SandboxDetail(ListedSandbox):
     allow_internet_access: bool | None = Field(default=None, alias="allowInternetAccess")
     domain: str | None = None
     lifecycle: Lifecycle | None = None
+    pause_mode: Literal["full", "filesystem"] | None = Field(default=None, alias="pauseMode")
+    """A paused sandbox's: what its pause kept; a running one's: what a pause at its end time
+    will keep (none when it is killed then)."""
 
 
 class Timeout(Request):

@@ -124,6 +124,7 @@ async def _child(
         envd_access_token=ids.envd_access_token(),
         auto_pause=source.auto_pause,
         auto_resume=source.auto_resume,
+        auto_pause_memory=source.auto_pause_memory,
         snapshot_id=snapshot_id,
     )
     await ctx.store.record_event(

@@ -148,6 +148,7 @@ class OrchestratorClient:
         envd_access_token: str | None = None,
         auto_pause: bool = False,
         auto_resume: bool = False,
+        auto_pause_memory: bool = True,
         snapshot_id: str = "",
     ) -> Sandbox:
         """Start a sandbox; `timeout_seconds` or `end_time` bound its life (else the node's
@@ -167,6 +168,7 @@ class OrchestratorClient:
             envd_access_token=envd_access_token or "",
             auto_pause=auto_pause,
             auto_resume=auto_resume,
+            auto_pause_memory=auto_pause_memory,
             snapshot_id=snapshot_id,
         )
         _set_lifetime(request, timeout_seconds, end_time)

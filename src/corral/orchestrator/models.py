@@ -52,6 +52,7 @@ class CreateParams:
     envd_access_token: str | None = None
     auto_pause: bool = False
     auto_resume: bool = False
+    auto_pause_memory: bool = True
     timeout_seconds: int = 0
     """The lifetime asked for, in seconds (an end time's distance from now when given so)."""
     image_key: str = ""
@@ -90,6 +91,8 @@ class SandboxRecord:
     """Paused, not killed, at `end_time`; a paused sandbox is kept until it is deleted."""
     auto_resume: bool = False
     """Traffic may wake it when paused: kept for the control plane, which acts on it."""
+    auto_pause_memory: bool = True
+    """What the pause at `end_time` keeps: memory and processes (full), or files only."""
     timeout_seconds: int = 0
     """The lifetime it was created with: what an auto-resume gives it again."""
     paused_memory: bool = True

@@ -231,6 +231,7 @@ class Node:
                 envd_access_token=params.envd_access_token,
                 auto_pause=params.auto_pause,
                 auto_resume=params.auto_resume,
+                auto_pause_memory=params.auto_pause_memory,
                 timeout_seconds=params.timeout_seconds,
             )
             try:
@@ -443,7 +444,7 @@ class Node:
         log.info("sandbox timed out", **_ids(record), auto_pause=record.auto_pause)
         if record.auto_pause:
             try:
-                await self._pause(record)
+                await self._pause(record, memory=record.auto_pause_memory)
                 return
             except Exception as exc:
                 log.error("pause at timeout failed: killing", **_ids(record), error=str(exc))

@@ -148,6 +148,9 @@ class SandboxService:
             envd_access_token=request.envd_access_token or None,
             auto_pause=request.auto_pause,
             auto_resume=request.auto_resume,
+            auto_pause_memory=(
+                request.auto_pause_memory if request.HasField("auto_pause_memory") else True
+            ),
             timeout_seconds=wire.lifetime_seconds(request, settings.default_timeout),
             snapshot_id=request.snapshot_id,
         )

@@ -110,6 +110,7 @@ def sandbox_message(record: SandboxRecord) -> pb.Sandbox:
         auto_resume=record.auto_resume,
         timeout_seconds=record.timeout_seconds,
         paused_memory=record.state == "paused" and record.paused_memory,
+        auto_pause_memory=record.auto_pause_memory,
     )
 
 
@@ -139,6 +140,7 @@ class Sandbox:
     """The lifetime it was created with (0 from a node that predates it)."""
     paused_memory: bool = False
     """Paused with its memory and processes kept (false when running)."""
+    auto_pause_memory: bool = True
 
     @classmethod
     def from_message(cls, m: pb.Sandbox) -> Sandbox:
@@ -163,6 +165,7 @@ class Sandbox:
             auto_resume=m.auto_resume,
             timeout_seconds=m.timeout_seconds,
             paused_memory=m.paused_memory,
+            auto_pause_memory=m.auto_pause_memory,
         )
 
 

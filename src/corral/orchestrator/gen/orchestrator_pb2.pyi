@@ -41,7 +41,7 @@ LOGS_DIRECTION_FORWARD: LogsDirection
 LOGS_DIRECTION_BACKWARD: LogsDirection
 
 class CreateRequest(_message.Message):
-    __slots__ = ("sandbox_id", "template_id", "build_id", "team_id", "vcpu", "memory_mb", "disk_mb", "env_vars", "metadata", "timeout_seconds", "end_time", "allow_internet_access", "envd_access_token", "auto_pause", "auto_resume", "snapshot_id")
+    __slots__ = ("sandbox_id", "template_id", "build_id", "team_id", "vcpu", "memory_mb", "disk_mb", "env_vars", "metadata", "timeout_seconds", "end_time", "allow_internet_access", "envd_access_token", "auto_pause", "auto_resume", "snapshot_id", "auto_pause_memory")
     class EnvVarsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -72,6 +72,7 @@ class CreateRequest(_message.Message):
     AUTO_PAUSE_FIELD_NUMBER: _ClassVar[int]
     AUTO_RESUME_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_ID_FIELD_NUMBER: _ClassVar[int]
+    AUTO_PAUSE_MEMORY_FIELD_NUMBER: _ClassVar[int]
     sandbox_id: str
     template_id: str
     build_id: str
@@ -88,7 +89,8 @@ class CreateRequest(_message.Message):
     auto_pause: bool
     auto_resume: bool
     snapshot_id: str
-    def __init__(self, sandbox_id: _Optional[str] = ..., template_id: _Optional[str] = ..., build_id: _Optional[str] = ..., team_id: _Optional[str] = ..., vcpu: _Optional[int] = ..., memory_mb: _Optional[int] = ..., disk_mb: _Optional[int] = ..., env_vars: _Optional[_Mapping[str, str]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., timeout_seconds: _Optional[int] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., allow_internet_access: _Optional[bool] = ..., envd_access_token: _Optional[str] = ..., auto_pause: _Optional[bool] = ..., auto_resume: _Optional[bool] = ..., snapshot_id: _Optional[str] = ...) -> None: ...
+    auto_pause_memory: bool
+    def __init__(self, sandbox_id: _Optional[str] = ..., template_id: _Optional[str] = ..., build_id: _Optional[str] = ..., team_id: _Optional[str] = ..., vcpu: _Optional[int] = ..., memory_mb: _Optional[int] = ..., disk_mb: _Optional[int] = ..., env_vars: _Optional[_Mapping[str, str]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., timeout_seconds: _Optional[int] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., allow_internet_access: _Optional[bool] = ..., envd_access_token: _Optional[str] = ..., auto_pause: _Optional[bool] = ..., auto_resume: _Optional[bool] = ..., snapshot_id: _Optional[str] = ..., auto_pause_memory: _Optional[bool] = ...) -> None: ...
 
 class PauseRequest(_message.Message):
     __slots__ = ("sandbox_id", "filesystem_only")
@@ -198,7 +200,7 @@ class ResumeRequest(_message.Message):
     def __init__(self, sandbox_id: _Optional[str] = ..., timeout_seconds: _Optional[int] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., team_id: _Optional[str] = ...) -> None: ...
 
 class Sandbox(_message.Message):
-    __slots__ = ("sandbox_id", "template_id", "build_id", "team_id", "state", "address", "envd_port", "envd_version", "start_time", "end_time", "metadata", "vcpu", "memory_mb", "disk_mb", "allow_internet_access", "envd_access_token", "auto_pause", "auto_resume", "timeout_seconds", "paused_memory")
+    __slots__ = ("sandbox_id", "template_id", "build_id", "team_id", "state", "address", "envd_port", "envd_version", "start_time", "end_time", "metadata", "vcpu", "memory_mb", "disk_mb", "allow_internet_access", "envd_access_token", "auto_pause", "auto_resume", "timeout_seconds", "paused_memory", "auto_pause_memory")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -226,6 +228,7 @@ class Sandbox(_message.Message):
     AUTO_RESUME_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     PAUSED_MEMORY_FIELD_NUMBER: _ClassVar[int]
+    AUTO_PAUSE_MEMORY_FIELD_NUMBER: _ClassVar[int]
     sandbox_id: str
     template_id: str
     build_id: str
@@ -246,7 +249,8 @@ class Sandbox(_message.Message):
     auto_resume: bool
     timeout_seconds: int
     paused_memory: bool
-    def __init__(self, sandbox_id: _Optional[str] = ..., template_id: _Optional[str] = ..., build_id: _Optional[str] = ..., team_id: _Optional[str] = ..., state: _Optional[_Union[SandboxState, str]] = ..., address: _Optional[str] = ..., envd_port: _Optional[int] = ..., envd_version: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., vcpu: _Optional[int] = ..., memory_mb: _Optional[int] = ..., disk_mb: _Optional[int] = ..., allow_internet_access: _Optional[bool] = ..., envd_access_token: _Optional[str] = ..., auto_pause: _Optional[bool] = ..., auto_resume: _Optional[bool] = ..., timeout_seconds: _Optional[int] = ..., paused_memory: _Optional[bool] = ...) -> None: ...
+    auto_pause_memory: bool
+    def __init__(self, sandbox_id: _Optional[str] = ..., template_id: _Optional[str] = ..., build_id: _Optional[str] = ..., team_id: _Optional[str] = ..., state: _Optional[_Union[SandboxState, str]] = ..., address: _Optional[str] = ..., envd_port: _Optional[int] = ..., envd_version: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., vcpu: _Optional[int] = ..., memory_mb: _Optional[int] = ..., disk_mb: _Optional[int] = ..., allow_internet_access: _Optional[bool] = ..., envd_access_token: _Optional[str] = ..., auto_pause: _Optional[bool] = ..., auto_resume: _Optional[bool] = ..., timeout_seconds: _Optional[int] = ..., paused_memory: _Optional[bool] = ..., auto_pause_memory: _Optional[bool] = ...) -> None: ...
 
 class NodeInfo(_message.Message):
     __slots__ = ("node_id", "version", "runtime", "envd_version", "started_at", "capacity", "load", "sandboxes", "pools")
