@@ -139,6 +139,26 @@ class Runsc(OciRuntime):
     name = "runsc"
     checkpoints = True
 
+    def __init__(self, state_root: Path) -> None:
+        super().__init__(state_root)
+        self._listing = asyncio.Lock()
+        """Held while `runsc list` runs (the reaper's liveness check): see `delete`."""
+
+    async def list_states(self) -> dict[str, str]:
+        async with self._listing:
+            return await super().list_states()
+
+    async def delete(self, sandbox_id: str) -> None:
+        """`runsc list` globs the state files, then locks each container it found, which
+        creates `<id>_sandbox:<id>.lock` again for one deleted in between: a file nothing
+        would ever remove. Once no list of ours is in flight, a lock without its state is
+        such a leftover."""
+        await super().delete(sandbox_id)
+        async with self._listing:
+            lock = self.state_root / f"{sandbox_id}_sandbox:{sandbox_id}.lock"
+            if not lock.with_suffix(".state").exists():
+                lock.unlink(missing_ok=True)
+
     def global_flags(self) -> list[str]:
         # overlay2=none: writes go to our overlay on the host, whose upper layer has the disk
         # limit; gVisor's own memory-backed overlay would bypass it and count against RAM.
