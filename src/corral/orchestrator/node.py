@@ -7,13 +7,8 @@ serialised by a per-sandbox lock, so a delete cannot race a pause or the reaper.
 At its end time a sandbox is killed, or paused when it was created with `auto_pause` (E2B's
 `lifecycle.on_timeout = "pause"`). A paused sandbox has no end: its timeout clock stops, the
 reaper passes it by, and it is kept (memory and disk) until it is resumed or deleted, as E2B
-keeps paused sandboxes. A resume starts a new clock.
-
-How a pause keeps a sandbox depends on what the runtime can do. Saved as a snapshot
-(`saving.py`) and removed from the host: a gVisor full pause (its memory image) and every
-filesystem pause. Frozen in place (the cgroup freezer, memory kept in RAM): crun's full pause,
-as crun here cannot checkpoint. A saved pause is in the artifact store, so a node that does
-not know the sandbox (its own node gone) can resume it from there.
+keeps paused sandboxes. A resume starts a new clock. How a pause keeps a sandbox, and how a
+node takes over one paused elsewhere, is `pauses.py`.
 """
 
 from __future__ import annotations
@@ -32,8 +27,6 @@ from corral.orchestrator.envd_client import EnvdClient
 from corral.orchestrator.errors import (
     SandboxExists,
     SandboxNotFound,
-    SandboxNotReady,
-    SnapshotNotFound,
     StateConflict,
     TemplateNotFound,
 )
@@ -45,16 +38,17 @@ from corral.orchestrator.models import (
     check_sandbox_id,
     utcnow,
 )
+from corral.orchestrator.pauses import Pauses
+from corral.orchestrator.pauses import ids as _ids
 from corral.orchestrator.pool import PoolStatus
 from corral.orchestrator.reaper import Reaper
 from corral.orchestrator.registry import Registry
 from corral.orchestrator.sandbox_logs import LogEntry, LogQuery, read_log
 from corral.orchestrator.saving import SandboxSaver
 from corral.orchestrator.settings import OrchestratorSettings
-from corral.orchestrator.snapshots import NodeSnapshots, SnapshotMeta, paused_snapshot_id
+from corral.orchestrator.snapshots import NodeSnapshots, SnapshotMeta
 from corral.orchestrator.templates import TemplateCatalog
 from corral.orchestrator.wire import SandboxMetrics
-from corral.runtime.errors import DriverError
 from corral.runtime.types import Driver, Resources, RuntimeSandbox, SandboxState
 from corral.templates.store import ArtifactStore, open_store
 
@@ -106,6 +100,15 @@ class Node:
         self.saver = SandboxSaver(
             driver=driver, launcher=self.launcher, envd=self.envd, snapshots=self.snapshots
         )
+        self.pauses = Pauses(
+            driver=driver,
+            envd=self.envd,
+            launcher=self.launcher,
+            templates=templates,
+            registry=self.registry,
+            saver=self.saver,
+            readiness_timeout=settings.readiness_timeout,
+        )
         self.reaper = Reaper(
             self.registry,
             self.expire,
@@ -152,7 +155,7 @@ class Node:
         keep: set[str] = set()
         for record in records:
             if record.state == "paused" and record.snapshot_id:
-                await self._recover_saved(record)
+                await self.pauses.recover(record)
                 continue
             sandbox = found.get(record.runtime_id)
             if sandbox is None:
@@ -170,24 +173,6 @@ class Node:
             dropped=len(records) - len(keep),
             orphans_removed=len(removed),
         )
-
-    async def _recover_saved(self, record: SandboxRecord) -> None:
-        """A saved pause stays, unless its snapshot is gone from here and from the store:
-        then another node resumed it (or it was killed there) while this one was down."""
-        snapshot_id = record.snapshot_id
-        if await self.snapshots.stored(snapshot_id):
-            return
-        if self.snapshots.cached(snapshot_id) and not self.snapshots.published(snapshot_id):
-            try:
-                await self.snapshots.publish(snapshot_id)
-            except Exception as exc:
-                log.error(
-                    "saving a pause to the store failed again", **_ids(record), error=str(exc)
-                )
-            return
-        log.warning("paused sandbox resumed or killed elsewhere", **_ids(record))
-        await self.registry.remove(record.sandbox_id)
-        self.snapshots.drop_cached(snapshot_id)
 
     # --- create ---------------------------------------------------------------------------
 
@@ -288,84 +273,14 @@ class Node:
             if team_id and record.team_id != team_id:
                 raise SandboxNotFound(f"sandbox {sandbox_id} not found")
             _require(record, "paused", "resume")
-            if record.snapshot_id:
-                return await self._resume_saved(record, end_time)
-            sandbox = await self.driver.resume(record.runtime_id)
-            try:
-                await self.envd.wait_healthy(str(sandbox.address), self.settings.readiness_timeout)
-            except SandboxNotReady:
-                try:
-                    await self.driver.pause(record.runtime_id)
-                except DriverError as exc:
-                    log.error("re-pausing unready sandbox failed", **_ids(record), error=str(exc))
-                raise
-            record = record.evolve(state="running", address=str(sandbox.address), end_time=end_time)
-            await self.registry.put(record)
-            log.info("sandbox resumed", **_ids(record))
-            return record
-
-    async def _resume_saved(self, record: SandboxRecord, end_time: datetime) -> SandboxRecord:
-        """A new runtime sandbox from the saved pause, under the same sandbox id: restored from
-        its memory (envd kept its token and env), or booted on its files and set up again."""
-        snapshot_id = record.snapshot_id
-        meta = await self.snapshots.fetch(snapshot_id)
-        image = self.templates.image(meta.template_id, meta.build_id)
-        sandbox = await self.saver.start(
-            snapshot_id, image, meta, internet=record.allow_internet_access
-        )
-        if not meta.memory:
-            try:
-                await self.launcher.personalise_restored(
-                    sandbox, self._params_of(record), image, memory=False, current_token=None
-                )
-            except BaseException:
-                await self.launcher.discard(sandbox.sandbox_id)
-                raise
-        record = record.evolve(
-            state="running",
-            runtime_id=sandbox.sandbox_id,
-            address=str(sandbox.address),
-            end_time=end_time,
-            snapshot_id="",
-        )
-        await self.registry.put(record)
-        try:
-            await self.snapshots.delete(snapshot_id)
-        except Exception as exc:
-            log.error(
-                "removing a resumed sandbox's snapshot failed", **_ids(record), error=str(exc)
-            )
-        log.info("sandbox resumed", **_ids(record), memory=meta.memory)
-        return record
+            return await self.pauses.resume(record, end_time)
 
     async def _adopt(self, sandbox_id: str) -> None:
         """Take over a sandbox paused on another node, from its pause in the artifact store."""
         check_sandbox_id(sandbox_id)
         async with self._locks.setdefault(sandbox_id, asyncio.Lock()):
-            if self.registry.get(sandbox_id) is not None:
-                return
-            try:
-                meta = await self.snapshots.meta(paused_snapshot_id(sandbox_id))
-            except SnapshotNotFound:
-                raise SandboxNotFound(f"sandbox {sandbox_id} not found") from None
-            if meta.paused is None:
-                raise SandboxNotFound(f"sandbox {sandbox_id} not found")
-            record = SandboxRecord.from_json(meta.paused)
-            await self.registry.put(record)
-            log.info("paused sandbox adopted from the artifact store", **_ids(record))
-
-    def _params_of(self, record: SandboxRecord) -> CreateParams:
-        return CreateParams(
-            sandbox_id=record.sandbox_id,
-            template_id=record.template_id,
-            resources=record.resources,
-            end_time=record.end_time,
-            build_id=record.build_id,
-            team_id=record.team_id,
-            env_vars=dict(record.env_vars),
-            allow_internet_access=record.allow_internet_access,
-            envd_access_token=record.envd_access_token,
-        )
+            if self.registry.get(sandbox_id) is None:
+                await self.pauses.adopt(sandbox_id)
 
     async def snapshot(self, sandbox_id: str, snapshot_id: str, *, memory: bool) -> SnapshotMeta:
         """Save a running sandbox as `snapshot_id`; it keeps running (after a short pause)."""
@@ -452,26 +367,8 @@ class Node:
 
     async def _pause(self, record: SandboxRecord, *, memory: bool = True) -> SandboxRecord:
         """Pause a running sandbox (its lock held); its end time stays as it was, unused."""
-        if memory and not self.driver.checkpoints:
-            address, token = record.address, record.envd_access_token
-            await self.driver.pause(
-                record.runtime_id, lambda: self.envd.prepare_snapshot(address, token)
-            )
-            record = record.evolve(state="paused", paused_memory=True, snapshot_id="")
-        else:
-            paused = record.evolve(
-                state="paused",
-                paused_memory=memory,
-                snapshot_id=paused_snapshot_id(record.sandbox_id),
-            )
-            await self.saver.save(
-                record, paused.snapshot_id, memory=memory, keep=False, paused=paused
-            )
-            record = paused
         self._cpu_samples.pop(record.sandbox_id, None)
-        await self.registry.put(record)
-        log.info("sandbox paused", **_ids(record), memory=memory)
-        return record
+        return await self.pauses.pause(record, memory=memory)
 
     async def _kill(self, record: SandboxRecord) -> None:
         """Forgotten first, so nobody is told about a sandbox being torn down; should the
@@ -480,7 +377,7 @@ class Node:
         await self.registry.remove(record.sandbox_id)
         address, token = record.address, record.envd_access_token
         if record.state == "paused" and record.snapshot_id:
-            await self.snapshots.delete(record.snapshot_id)
+            await self.pauses.discard(record)
         elif record.state == "running":
             await self.driver.destroy(
                 record.runtime_id, lambda: self.envd.prepare_snapshot(address, token)
@@ -519,7 +416,3 @@ class Node:
 def _require(record: SandboxRecord, state: SandboxState, action: str) -> None:
     if record.state != state:
         raise StateConflict(f"cannot {action} sandbox {record.sandbox_id}: it is {record.state}")
-
-
-def _ids(record: SandboxRecord) -> dict[str, str]:
-    return {"sandbox_id": record.sandbox_id, "runtime_id": record.runtime_id}
