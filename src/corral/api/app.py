@@ -27,6 +27,7 @@ from corral.api.ratelimit import limiter_url, open_limiter
 from corral.api.routes import (
     builds,
     health,
+    internal,
     lifecycle,
     metrics,
     sandboxes,
@@ -112,5 +113,7 @@ def create_app(
     )
     for module in routers:
         app.include_router(module.router)
+    if settings.internal_secret is not None:  # standalone proxies' auto-resume
+        app.include_router(internal.router)
     app.add_middleware(RequestGuard, max_bytes=settings.max_body_bytes)
     return app

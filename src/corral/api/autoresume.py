@@ -1,8 +1,9 @@
 """Auto-resume: traffic for a paused sandbox wakes it, when it was created with `autoResume`.
 
-The proxy finds the sandbox paused in the routing catalog and asks its host process to wake it
-(`corral up` hands it `wake` through the proxy's `WakePaused` hook); this is the control plane's
-half, the same resume as the connect route. As in E2B (the API's `ResumeSandbox` for its
+The proxy finds the sandbox paused in the routing catalog and asks the control plane to wake
+it (`corral up` hands it `wake` through the proxy's `WakePaused` hook; a standalone proxy calls
+the internal route of routes/internal.py); this is the control plane's half, the same resume
+as the connect route. As in E2B (the API's `ResumeSandbox` for its
 client-proxy):
 
 - only a sandbox whose lifecycle says `autoResume` is woken; for any other the proxy answers

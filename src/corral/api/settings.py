@@ -9,9 +9,10 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from corral.orchestrator.settings import MIN_SECRET_LENGTH
 from corral.settings import DEFAULT_DATA_DIR
 
 
@@ -67,6 +68,18 @@ class ApiSettings(BaseSettings):
     """Largest COPY archive a template build may upload."""
     api_key_cache_seconds: float = 10.0
     """How long a checked API key is trusted without asking the database again."""
+    internal_secret: SecretStr | None = None
+    """Shared with standalone proxies (`CORRAL_PROXY_API_SECRET`): enables the internal route
+    they wake paused sandboxes through (routes/internal.py); unset, that route does not exist."""
+
+    @field_validator("internal_secret")
+    @classmethod
+    def _long_enough(cls, secret: SecretStr | None) -> SecretStr | None:
+        if secret is not None and len(secret.get_secret_value()) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"CORRAL_API_INTERNAL_SECRET must be at least {MIN_SECRET_LENGTH} characters"
+            )
+        return secret
 
     def signing_key_bytes(self) -> bytes:
         if self.signing_key is not None:

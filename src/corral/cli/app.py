@@ -160,7 +160,8 @@ def proxy(
 ) -> None:
     """Run the sandbox proxy: routes the SDK's envd and Jupyter traffic to sandboxes.
 
-    Configured by CORRAL_PROXY_* variables (CATALOG_URL, DOMAIN, TLS_CERT, TLS_KEY, SERVER, ...).
+    Configured by CORRAL_PROXY_* variables (CATALOG_URL, DOMAIN, TLS_CERT, TLS_KEY, SERVER, ...);
+    API_URL and API_SECRET (the API's CORRAL_API_INTERNAL_SECRET) turn on auto-resume.
     """
     from corral.proxy.main import run
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_PORT = 3002
@@ -27,6 +27,13 @@ class ProxySettings(BaseSettings):
     tls_key: Path | None = None
     catalog_url: str = "memory"
     """`memory` (only useful when another component in this process shares it) or `redis://…`."""
+    api_url: str | None = None
+    """The API's base URL (`http://api:3000`): with `api_secret`, traffic for a paused sandbox
+    with auto-resume wakes it through the API's internal route (apiwake.py)."""
+    api_secret: SecretStr | None = None
+    """The API's `CORRAL_API_INTERNAL_SECRET`."""
+    api_timeout: float = Field(default=60.0, gt=0)
+    """Seconds a wake may take (a resume, possibly restored from the artifact store)."""
     server: Literal["auto", "uvicorn", "hypercorn"] = "auto"
     """`auto`: uvicorn for plain HTTP (lower per-request cost), hypercorn for TLS (h2 + ALPN)."""
 
