@@ -131,9 +131,12 @@ class SandboxDetail(ListedSandbox):
     allow_internet_access: bool | None = Field(default=None, alias="allowInternetAccess")
     domain: str | None = None
     lifecycle: Lifecycle | None = None
-    pause_mode: Literal["full", "filesystem"] | None = Field(default=None, alias="pauseMode")
+    pause_mode: Literal["full", "filesystem"] | None = Field(
+        default=None, alias="pauseMode", exclude_if=lambda mode: mode is None
+    )
     """A paused sandbox's: what its pause kept; a running one's: what a pause at its end time
-    will keep (none when it is killed then)."""
+    will keep. Left out when there is none (killed at its end time): the SDK reads a null as
+    a mode and fails."""
 
 
 class Timeout(Request):
