@@ -46,7 +46,8 @@ def leftovers(platform: Platform, sandbox_id: str, runtime: str) -> list[str]:
     candidates = [
         platform.data_dir / "orchestrator" / "sandboxes" / f"{sandbox_id}.json",
         platform.data_dir / "snapshots" / f"paused-{sandbox_id}",
-        platform.data_dir / "artifacts" / "snapshots" / f"paused-{sandbox_id}.tar",
+        platform.data_dir / "artifacts" / "snapshots" / f"paused-{sandbox_id}",
+        platform.data_dir / "artifacts" / "snapshots" / f"paused-{sandbox_id}.json",
         platform.data_dir / "sandboxes" / runtime,
         Path("/run/netns") / f"{INSTANCE}-{runtime}",
         Path("/sys/fs/cgroup") / INSTANCE / runtime,
@@ -72,7 +73,7 @@ def test_pause_at_timeout_wake_on_traffic_and_kill(
     if runtime_name(platform) == "runsc":  # the checkpoint it will be restored from
         saved = platform.data_dir / "snapshots" / f"paused-{sbx.sandbox_id}"
         assert (saved / "state" / "checkpoint").is_dir()
-        assert (platform.data_dir / "artifacts" / "snapshots" / f"{saved.name}.tar").is_file()
+        assert (platform.data_dir / "artifacts" / "snapshots" / saved.name).is_dir()
     assert sbx.pause() is False  # already paused
 
     # Traffic wakes it: the request waits for the resume, then gets its answer.

@@ -120,7 +120,9 @@ def _artifacts(node: RealNode) -> Path:
 
 def _stored(node: RealNode, snapshot_id: str) -> bool:
     base = _artifacts(node) / "snapshots" / snapshot_id
-    return base.with_suffix(".json").is_file() and base.with_suffix(".tar").is_file()
+    return base.with_suffix(".json").is_file() and (
+        base.is_dir() or base.with_suffix(".tar").is_file()
+    )
 
 
 def _node(node: RealNode) -> Node:

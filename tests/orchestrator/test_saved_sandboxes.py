@@ -45,6 +45,12 @@ def _artifacts(node: RealNode) -> Path:
     return node.data_dir.parent / "artifacts"
 
 
+def _stored(node: RealNode, snapshot_id: str) -> bool:
+    """In the local store: its meta and its state (a directory of hard links)."""
+    base = _artifacts(node) / "snapshots" / snapshot_id
+    return base.with_name(f"{snapshot_id}.json").is_file() and base.is_dir()
+
+
 async def test_filesystem_pause_keeps_files_not_processes(node: RealNode) -> None:
     client = await node.start(pool_size=0, artifacts=str(_artifacts(node)))
     sandbox = await client.create(
@@ -56,7 +62,7 @@ async def test_filesystem_pause_keeps_files_not_processes(node: RealNode) -> Non
     paused = await client.pause(sandbox.sandbox_id, memory=False)
     assert paused.state == "paused" and not paused.paused_memory
     # Saved in the store, nothing left on the host.
-    assert (_artifacts(node) / "snapshots" / f"paused-{sandbox.sandbox_id}.tar").is_file()
+    assert _stored(node, f"paused-{sandbox.sandbox_id}")
     assert not any((node.data_dir / "sandboxes").iterdir())
     resumed = await client.resume(sandbox.sandbox_id, timeout_seconds=300)
     assert resumed.state == "running"
@@ -67,7 +73,7 @@ async def test_filesystem_pause_keeps_files_not_processes(node: RealNode) -> Non
     # The same token guards it; the pause's snapshot is gone with the resume.
     with pytest.raises(AuthenticationException):
         await sdk(replace(resumed, envd_access_token="x")).commands.run("true")
-    assert not (_artifacts(node) / "snapshots" / f"paused-{sandbox.sandbox_id}.tar").exists()
+    assert not _stored(node, f"paused-{sandbox.sandbox_id}")
 
 
 async def test_full_pause_is_saved_under_gvisor_and_frozen_under_crun(node: RealNode) -> None:
@@ -77,7 +83,7 @@ async def test_full_pause_is_saved_under_gvisor_and_frozen_under_crun(node: Real
     await asyncio.sleep(0.3)
     paused = await client.pause(sandbox.sandbox_id)
     assert paused.paused_memory
-    saved = (_artifacts(node) / "snapshots" / f"paused-{sandbox.sandbox_id}.tar").is_file()
+    saved = _stored(node, f"paused-{sandbox.sandbox_id}")
     assert saved == (node.runtime == "runsc")
     resumed = await client.resume(sandbox.sandbox_id, timeout_seconds=300)
     first = await _count(resumed)
@@ -132,7 +138,8 @@ async def test_snapshot_children_share_memory_then_diverge(node: RealNode) -> No
             await sdk(stale).commands.run("true")
     assert (await sdk(parent).commands.run("cat /home/user/f")).stdout.strip() == "from-parent"
     await client.delete_snapshot(info.snapshot_id)
-    assert not (_artifacts(node) / "snapshots" / f"{info.snapshot_id}.tar").exists()
+    assert not _stored(node, info.snapshot_id)
+    assert not (_artifacts(node) / "snapshots" / info.snapshot_id).exists()
     with pytest.raises(SnapshotNotFound):
         await client.create("sbxsnapchild0000009", "base", snapshot_id=info.snapshot_id)
 

@@ -6,7 +6,8 @@ paused sandbox the node's record of it. Each is kept in two places:
 
 * the node's cache, `<data_dir>/snapshots/<id>/` (`meta.json`, `state/`), what sandboxes start
   from; and
-* the artifact store, `snapshots/<id>.json` and `snapshots/<id>.tar`, written before the
+* the artifact store, `snapshots/<id>.json` and the state (`snapshots/<id>.tar`, or in a
+  local directory store the directory `snapshots/<id>`, hard-linked), written before the
   snapshot counts as saved: what makes it outlive the node's disk, and what any other node
   sharing the store fetches into its own cache to resume or start from it.
 """
@@ -26,7 +27,7 @@ from corral import logs
 from corral.orchestrator.errors import SnapshotNotFound
 from corral.runtime.types import Resources
 from corral.templates.errors import ArtifactNotFound
-from corral.templates.store import ArtifactStore
+from corral.templates.store import ArtifactStore, LocalDirStore
 
 log = logs.get("orchestrator.snapshots")
 
@@ -116,10 +117,16 @@ class NodeSnapshots:
     async def publish(self, snapshot_id: str) -> None:
         """Copy a cached snapshot to the store (the state, then the meta that makes it
         visible), and mark it published: a published snapshot later missing from the store
-        was deleted or resumed elsewhere, an unpublished one is only not stored yet."""
+        was deleted or resumed elsewhere, an unpublished one is only not stored yet.
+
+        A local directory store gets the state as a directory of hard links (nothing written
+        twice); other stores a tar stream."""
         directory = self.directory(snapshot_id)
         key = f"snapshots/{snapshot_id}"
-        await self.store.put(f"{key}.tar", _tar(directory / "state"))
+        if isinstance(self.store, LocalDirStore):
+            await self.store.put_tree(key, directory / "state")
+        else:
+            await self.store.put(f"{key}.tar", _tar(directory / "state"))
         await self.store.put(f"{key}.json", _once((directory / "meta.json").read_bytes()))
         (directory / "published").touch()
 
@@ -150,10 +157,16 @@ class NodeSnapshots:
         shutil.rmtree(partial, ignore_errors=True)
         (partial / "state").mkdir(parents=True)
         archive = self.root / f".{snapshot_id}.tar"
+        key = f"snapshots/{snapshot_id}"
         try:
-            await self.store.fetch(f"snapshots/{snapshot_id}.tar", archive)
-            await _untar(archive, partial / "state")
+            if isinstance(self.store, LocalDirStore) and await self.store.has_tree(key):
+                shutil.rmtree(partial / "state")
+                await self.store.fetch_tree(key, partial / "state")
+            else:
+                await self.store.fetch(f"{key}.tar", archive)
+                await _untar(archive, partial / "state")
             (partial / "meta.json").write_text(json.dumps(meta.to_json()))
+            (partial / "published").touch()
             shutil.rmtree(self.directory(snapshot_id), ignore_errors=True)
             partial.rename(self.directory(snapshot_id))
         except ArtifactNotFound:
@@ -174,8 +187,10 @@ class NodeSnapshots:
     async def delete(self, snapshot_id: str) -> None:
         """Gone from the cache and the store; a no-op for an unknown id."""
         self.drop_cached(snapshot_id)
-        await self.store.delete(f"snapshots/{snapshot_id}.tar")
         await self.store.delete(f"snapshots/{snapshot_id}.json")
+        if isinstance(self.store, LocalDirStore):
+            await self.store.delete_tree(f"snapshots/{snapshot_id}")
+        await self.store.delete(f"snapshots/{snapshot_id}.tar")
 
     def cached_ids(self) -> list[str]:
         return sorted(p.parent.name for p in self.root.glob("*/meta.json"))

@@ -74,6 +74,46 @@ class LocalDirStore:
     async def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
 
+    async def put_tree(self, key: str, directory: Path) -> None:
+        """Store a directory as it is (no archive): hard links when the store is on the same
+        filesystem, so a node saving a snapshot to its own local store writes nothing twice.
+        Only for files never written in place again (snapshots): they share their inodes."""
+        final = self.path(key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        partial = final.with_name(f".{final.name}.{secrets.token_hex(4)}.part")
+        try:
+            await _copy_tree(directory, partial)
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(partial, final)
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
+
+    async def fetch_tree(self, key: str, target: Path) -> None:
+        """The directory stored under `key`, copied (linked) to `target`, which must not exist."""
+        source = self.path(key)
+        if not source.is_dir():
+            raise ArtifactNotFound(f"artifact {key} is not in the store")
+        await _copy_tree(source, target)
+
+    async def has_tree(self, key: str) -> bool:
+        return self.path(key).is_dir()
+
+    async def delete_tree(self, key: str) -> None:
+        await asyncio.to_thread(shutil.rmtree, self.path(key), True)
+
+
+async def _copy_tree(source: Path, target: Path) -> None:
+    """`cp -al` (hard links, owners, modes, xattrs), or `cp -a` across filesystems."""
+    for flags in ("-al", "-a"):
+        proc = await asyncio.create_subprocess_exec(
+            "cp", flags, str(source), str(target), stderr=asyncio.subprocess.PIPE
+        )
+        _, err = await proc.communicate()
+        if proc.returncode == 0:
+            return
+        await asyncio.to_thread(shutil.rmtree, target, True)
+    raise TemplateError(f"copying {source} to {target} failed: {err.decode(errors='replace')}")
+
 
 def open_store(url: str) -> ArtifactStore:
     """`file:///dir` or a plain path; `s3://bucket/prefix?endpoint=…&region=…` for a cluster
