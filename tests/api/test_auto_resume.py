@@ -27,6 +27,7 @@ from fastapi import FastAPI
 
 import tests.api.harness as harness
 from corral.api.app import create_app
+from corral.catalog.types import Route
 from corral.envd import ENVD_PORT
 from corral.proxy.server import ProxyServer
 from corral.proxy.settings import ProxySettings
@@ -176,4 +177,25 @@ async def test_envd_traffic_without_the_token_does_not_wake(stack: Stack) -> Non
         assert forged.status_code == 403
     assert await state_is(sbx, SandboxState.PAUSED)
     assert await sbx.is_running() is True  # the SDK sends its token: this one wakes it
+    await sbx.kill()
+
+
+async def test_traffic_on_a_stale_running_route_finds_the_sandbox_paused(stack: Stack) -> None:
+    """The node paused it (its end time) and the catalog still says running, at an address
+    where nothing answers now: the request is not a 502, it wakes the sandbox and gets there."""
+    sbx = await AsyncSandbox.create(timeout=60, lifecycle=PAUSE_ON_TIMEOUT)
+    await sbx.files.write("/tmp/kept.txt", "found")
+    ctx = stack.app.state.ctx
+    (node,) = ctx.nodes.nodes()
+    await node.client.pause(sbx.sandbox_id)  # behind the API's back, as a timeout does
+
+    async def synced() -> bool:
+        route = await stack.api.catalog.get(sbx.sandbox_id)
+        return route is not None and route.state == "paused"
+
+    await until(synced)
+    stale = Route(sandbox_id=sbx.sandbox_id, address="127.0.0.1", node_id=node.id)
+    await stack.api.catalog.put(stale)  # nothing listens on 127.0.0.1:49983
+    assert (await sbx.files.read("/tmp/kept.txt")) == "found"
+    assert await resumes(stack, sbx, 1) == [{"by": "traffic"}]
     await sbx.kill()

@@ -25,7 +25,7 @@ from corral.proxy.errors import (
     SandboxPaused,
     TrafficTokenRejected,
 )
-from corral.proxy.forward import HttpForwarder, upstream_pool
+from corral.proxy.forward import HttpForwarder, Relocate, upstream_pool
 from corral.proxy.routing import ENVD_PORT, Router, Target
 from corral.proxy.settings import ProxySettings
 from corral.proxy.types import Receive, Scope, Send
@@ -82,7 +82,8 @@ class ProxyApp:
                 if route.state == "paused":
                     route = await self.resume_paused(route, target, _access_token(scope))
                 if kind == "http":
-                    await self._http(scope, receive, send, target, route.address)
+                    relocate = self._relocator(route, target, _access_token(scope))
+                    await self._http(scope, receive, send, target, route.address, relocate)
                 else:
                     await self._websocket(scope, receive, send, target, route.address)
             except ProxyError as exc:
@@ -128,6 +129,20 @@ class ProxyApp:
         if woken is None:
             raise SandboxPaused(route.sandbox_id)
         return woken
+
+    def _relocator(self, route: Route, target: Target, token: str | None) -> Relocate | None:
+        """For a running route whose address answers nothing: the catalog may be behind a
+        pause made on the node (at the sandbox's end time), which the control plane learns of
+        within a second. The auto-resume hook looks the sandbox up afresh (and wakes it if it
+        auto-resumes), so the request reaches it instead of failing in that window."""
+        if self._wake_paused is None:
+            return None
+
+        async def relocate() -> str | None:
+            # Its refusals (paused without auto-resume, no token) say more than a 502 would.
+            return (await self.resume_paused(route, target, token)).address
+
+        return relocate
 
     def _woken(self, key: tuple[str, str | None], wake: asyncio.Future[Route | None]) -> None:
         """A finished wake: the next request of a paused sandbox starts a new one. Its error

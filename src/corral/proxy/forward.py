@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import importlib.util
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpcore
 
@@ -53,6 +53,10 @@ def upstream_pool(settings: ProxySettings) -> httpcore.AsyncConnectionPool:
     )
 
 
+Relocate = Callable[[], Awaitable[str | None]]
+"""Where the sandbox is now, or None when that is not known better than before."""
+
+
 class HttpForwarder:
     """Sends ASGI HTTP requests to `address:port` and streams the answers back."""
 
@@ -66,8 +70,17 @@ class HttpForwarder:
         }
 
     async def __call__(
-        self, scope: Scope, receive: Receive, send: Send, target: Target, address: str
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        target: Target,
+        address: str,
+        relocate: Relocate | None = None,
     ) -> None:
+        """`relocate`: asked for the sandbox's address afresh when nothing answers at
+        `address` (a route gone stale: the sandbox was paused, or resumed elsewhere); a
+        request whose body is all read already is sent there once more."""
         client = scope.get("client")
         headers, declared_length = request_headers(
             scope["headers"], client[0] if client else None, scope["scheme"]
@@ -84,7 +97,25 @@ class HttpForwarder:
             extensions={"timeout": self._timeouts},
         )
         try:
-            response = await self._pool.handle_async_request(request)
+            try:
+                response = await self._pool.handle_async_request(request)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout):
+                moved = None
+                if relocate is not None and isinstance(content, bytes):
+                    moved = await relocate()
+                if moved is None or moved == address:
+                    raise
+                log.info("stale route: sandbox found elsewhere", sandbox_id=target.sandbox_id)
+                retry = httpcore.Request(
+                    request.method,
+                    httpcore.URL(
+                        scheme=b"http", host=moved.encode(), port=target.port, target=path
+                    ),
+                    headers=request.headers,
+                    content=content,
+                    extensions=request.extensions,
+                )
+                response = await self._pool.handle_async_request(retry)
         except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
             raise PortNotOpen(target.sandbox_id, target.port) from exc
         except httpcore.NetworkError as exc:
