@@ -57,6 +57,7 @@ async def test_filesystem_pause_keeps_files_not_processes(node: RealNode) -> Non
         "sbxfspause000000001", "base", envd_access_token=TOKEN, env_vars={"KEPT": "yes"}
     )
     await sdk(sandbox).commands.run("echo on-disk > /home/user/f")
+    await sdk(sandbox).commands.run("echo before-the-pause")
     await sdk(sandbox).commands.run(COUNTER, background=True)
     await asyncio.sleep(0.3)
     paused = await client.pause(sandbox.sandbox_id, memory=False)
@@ -70,6 +71,9 @@ async def test_filesystem_pause_keeps_files_not_processes(node: RealNode) -> Non
     assert (await run("cat /home/user/f")).stdout.strip() == "on-disk"
     assert (await run("echo $KEPT")).stdout.strip() == "yes"
     assert not await _counter_running(resumed)
+    # envd's log runs on across the pause.
+    logged = [e.message for e in await client.logs(sandbox.sandbox_id)]
+    assert "before-the-pause" in logged and logged.count("process started") >= 4
     # The same token guards it; the pause's snapshot is gone with the resume.
     with pytest.raises(AuthenticationException):
         await sdk(replace(resumed, envd_access_token="x")).commands.run("true")
@@ -89,6 +93,8 @@ async def test_full_pause_is_saved_under_gvisor_and_frozen_under_crun(node: Real
     first = await _count(resumed)
     await asyncio.sleep(0.3)
     assert await _count(resumed) > first
+    logged = [e.message for e in await client.logs(sandbox.sandbox_id)]
+    assert logged.count("process started") >= 3  # the counter's, then the two `cat`s
 
 
 async def test_snapshot_children_share_memory_then_diverge(node: RealNode) -> None:

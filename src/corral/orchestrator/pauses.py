@@ -94,7 +94,7 @@ class Pauses:
         meta = await self.snapshots.fetch(snapshot_id)
         image = self.templates.image(meta.template_id, meta.build_id)
         sandbox = await self.saver.start(
-            snapshot_id, image, meta, internet=record.allow_internet_access
+            snapshot_id, image, meta, internet=record.allow_internet_access, continues=True
         )
         if not meta.memory:
             try:

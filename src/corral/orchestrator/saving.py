@@ -102,10 +102,17 @@ class SandboxSaver:
         return flush
 
     async def start(
-        self, snapshot_id: str, image: TemplateImage, meta: SnapshotMeta, *, internet: bool
+        self,
+        snapshot_id: str,
+        image: TemplateImage,
+        meta: SnapshotMeta,
+        *,
+        internet: bool,
+        continues: bool = False,
     ) -> RuntimeSandbox:
         """A sandbox started from the (cached) snapshot: restored from its memory, or booted
-        on its files; envd answers when this returns."""
+        on its files; envd answers when this returns. One that `continues` the saved sandbox
+        (a resume) carries its log on."""
         if meta.memory and meta.runtime_key != self.driver.snapshot_key():
             raise StateConflict(
                 f"snapshot {snapshot_id} holds memory saved by {meta.runtime_key or 'another'}"
@@ -118,6 +125,7 @@ class SandboxSaver:
             resources=meta.resources,
             internet=internet,
             snapshot=self.snapshots.state(snapshot_id),
+            log_from=self.snapshots.state(snapshot_id) / "envd.log" if continues else None,
         )
         return await self.launcher.start(spec)
 

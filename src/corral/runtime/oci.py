@@ -77,6 +77,8 @@ class OciDriver:
             raise SandboxStateError(f"sandbox {sid} already exists on this host")
         async with self._lock(sid):
             directory.mkdir(parents=True)
+            if spec.log_from is not None and spec.log_from.is_file():
+                shutil.copyfile(spec.log_from, self.log_path(sid))
             try:
                 disk = RootDisk(directory)
                 seed = spec.snapshot / "upper" if spec.snapshot is not None else None
@@ -198,6 +200,8 @@ class OciDriver:
                 await self._save_memory(sandbox_id, partial, before_snapshot, keep)
             else:
                 await self._save_files(sandbox_id, partial, before_snapshot, keep)
+            if self.log_path(sandbox_id).is_file():
+                shutil.copyfile(self.log_path(sandbox_id), partial / "envd.log")
             partial.rename(dest)
         finally:
             shutil.rmtree(partial, ignore_errors=True)

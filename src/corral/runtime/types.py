@@ -41,6 +41,9 @@ class SandboxSpec:
     """Start from this snapshot (`Driver.snapshot`): its upper layer seeds the sandbox's disk,
     and when it holds a memory image (`checkpoint/`) the sandbox is restored from it, processes
     and memory included, instead of booting."""
+    log_from: Path | None = None
+    """envd's log so far, when this sandbox continues another (a resume from a saved pause):
+    its log starts as a copy of it, so the sandbox's log has no gap at the pause."""
 
 
 @dataclass(frozen=True)
@@ -167,8 +170,9 @@ class Driver(Protocol):
         memory: bool = True,
         keep: bool = False,
     ) -> None:
-        """Save a running sandbox in `dest` (made here): its upper layer, and with `memory` its
-        memory image. New sandboxes start from it (`SandboxSpec.snapshot`) on any network.
+        """Save a running sandbox in `dest` (made here): its upper layer, envd's log so far
+        (`envd.log`), and with `memory` its memory image. New sandboxes start from it
+        (`SandboxSpec.snapshot`) on any network.
 
         The sandbox is removed afterwards unless it is to `keep` running (a fork, a named
         snapshot); then it sees a short pause. `before_snapshot` runs first: for a memory
