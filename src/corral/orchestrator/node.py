@@ -48,16 +48,12 @@ from corral.orchestrator.saving import SandboxSaver
 from corral.orchestrator.settings import OrchestratorSettings
 from corral.orchestrator.snapshots import NodeSnapshots, SnapshotMeta
 from corral.orchestrator.templates import TemplateCatalog
+from corral.orchestrator.usage import UsageMeter
 from corral.orchestrator.wire import SandboxMetrics
 from corral.runtime.types import Driver, Resources, RuntimeSandbox, SandboxState
 from corral.templates.store import ArtifactStore, open_store
 
 log = logs.get("orchestrator.node")
-
-CPU_SAMPLE_SECONDS = 0.1
-"""A first metrics call measures CPU over this long."""
-CPU_SAMPLE_MAX_AGE = 60.0
-"""Older samples are not used: a long average says little about now."""
 
 
 @dataclass(frozen=True)
@@ -120,7 +116,7 @@ class Node:
         self.started_at = utcnow()
         self._locks: dict[str, asyncio.Lock] = {}
         self._creating: set[str] = set()
-        self._cpu_samples: dict[str, tuple[float, int]] = {}
+        self.usage = UsageMeter(driver)
 
     @property
     def default_resources(self) -> Resources:
@@ -298,32 +294,11 @@ class Node:
         await self.snapshots.delete(snapshot_id)
 
     async def metrics(self, sandbox_id: str) -> SandboxMetrics:
-        """Resource use now. CPU is averaged since this sandbox's previous sample; without a
-        recent one, over a short fresh sample."""
+        """Resource use now (`usage.py`): running sandboxes only."""
         record = self.get(sandbox_id)
         if record.state != "running":
             raise StateConflict(f"sandbox {sandbox_id} is {record.state}: no metrics")
-        stats = await self.driver.stats(record.runtime_id)
-        now = time.monotonic()
-        previous = self._cpu_samples.get(sandbox_id)
-        if previous is None or now - previous[0] > CPU_SAMPLE_MAX_AGE:
-            await asyncio.sleep(CPU_SAMPLE_SECONDS)
-            previous = (now, stats.cpu_usage_ns)
-            stats = await self.driver.stats(record.runtime_id)
-            now = time.monotonic()
-        self._cpu_samples[sandbox_id] = (now, stats.cpu_usage_ns)
-        elapsed_ns = max(now - previous[0], 1e-6) * 1e9
-        vcpu = max(record.resources.vcpu, 1)
-        used = max(stats.cpu_usage_ns - previous[1], 0) / (elapsed_ns * vcpu) * 100
-        return SandboxMetrics(
-            timestamp=utcnow(),
-            cpu_count=vcpu,
-            cpu_used_pct=round(min(used, 100.0), 2),
-            mem_used=stats.memory_bytes,
-            mem_total=stats.memory_limit_bytes,
-            disk_used=stats.disk_used_bytes,
-            disk_total=stats.disk_limit_bytes,
-        )
+        return await self.usage.measure(record)
 
     async def logs(self, sandbox_id: str, query: LogQuery) -> Sequence[LogEntry]:
         """envd's log of a running or paused sandbox, read off the event loop."""
@@ -367,13 +342,13 @@ class Node:
 
     async def _pause(self, record: SandboxRecord, *, memory: bool = True) -> SandboxRecord:
         """Pause a running sandbox (its lock held); its end time stays as it was, unused."""
-        self._cpu_samples.pop(record.sandbox_id, None)
+        self.usage.forget(record.sandbox_id)
         return await self.pauses.pause(record, memory=memory)
 
     async def _kill(self, record: SandboxRecord) -> None:
         """Forgotten first, so nobody is told about a sandbox being torn down; should the
         teardown fail, what is left is an orphan that the next start's cleanup removes."""
-        self._cpu_samples.pop(record.sandbox_id, None)
+        self.usage.forget(record.sandbox_id)
         await self.registry.remove(record.sandbox_id)
         address, token = record.address, record.envd_access_token
         if record.state == "paused" and record.snapshot_id:

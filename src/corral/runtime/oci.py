@@ -20,8 +20,8 @@ from corral import logs
 from corral.runtime import cgroups
 from corral.runtime.bundle import bind, oci_config
 from corral.runtime.errors import SandboxNotFound, SandboxStateError
-from corral.runtime.host import run
 from corral.runtime.oci_runtimes import RUNTIMES, OciRuntime
+from corral.runtime.oci_snapshot import save_snapshot
 from corral.runtime.reaping import become_subreaper
 from corral.runtime.records import dump_record, load_record
 from corral.runtime.rootdisk import RootDisk
@@ -187,72 +187,7 @@ class OciDriver:
         memory: bool = True,
         keep: bool = False,
     ) -> None:
-        if memory and not self.runtime.checkpoints:
-            raise SandboxStateError(
-                f"{self.name} cannot save a sandbox's memory (no checkpoint support on this"
-                " host): only filesystem snapshots"
-            )
-        partial = dest.with_name(dest.name + ".part")
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir(parents=True)
-        try:
-            if memory:
-                await self._save_memory(sandbox_id, partial, before_snapshot, keep)
-            else:
-                await self._save_files(sandbox_id, partial, before_snapshot, keep)
-            if self.log_path(sandbox_id).is_file():
-                shutil.copyfile(self.log_path(sandbox_id), partial / "envd.log")
-            partial.rename(dest)
-        finally:
-            shutil.rmtree(partial, ignore_errors=True)
-        if not keep:
-            await self.destroy(sandbox_id)
-
-    async def _save_memory(
-        self,
-        sandbox_id: str,
-        into: Path,
-        before_snapshot: Callable[[], Awaitable[None]] | None,
-        keep: bool,
-    ) -> None:
-        """Checkpoint (the sandbox stops), copy the image and the upper layer, and restore it
-        from its own image when it is to `keep` running, or when saving failed. The image
-        files are never written again once saved, so hard links copy them for free."""
-        await self.pause(sandbox_id, before_snapshot)
-        directory = self._dir(sandbox_id)
-        try:
-            await run("cp", "-al", str(directory / "checkpoint"), str(into / "checkpoint"))
-            await RootDisk(directory).save_upper(into / "upper")
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await self.resume(sandbox_id)
-            raise
-        if keep:
-            await self.resume(sandbox_id)
-
-    async def _save_files(
-        self,
-        sandbox_id: str,
-        into: Path,
-        before_snapshot: Callable[[], Awaitable[None]] | None,
-        keep: bool,
-    ) -> None:
-        """The upper layer only, copied while every process is frozen (nothing half-written
-        is copied); `before_snapshot` is where the caller flushes what the sandbox buffers."""
-        async with self._lock(sandbox_id):
-            sandbox = self._record(sandbox_id)
-            if sandbox.state == "paused":
-                raise SandboxStateError(f"sandbox {sandbox_id} is paused")
-            if before_snapshot is not None:
-                await before_snapshot()
-            await self.runtime.freeze(sandbox_id)
-            saved = False
-            try:
-                await RootDisk(self._dir(sandbox_id)).save_upper(into / "upper")
-                saved = True
-            finally:
-                if keep or not saved:
-                    await self.runtime.thaw(sandbox_id)
+        await save_snapshot(self, sandbox_id, dest, before_snapshot, memory=memory, keep=keep)
 
     def log_path(self, sandbox_id: str) -> Path:
         return self._dir(sandbox_id) / "envd.log"
