@@ -81,12 +81,12 @@ async def state_is(sbx: AsyncSandbox, state: SandboxState) -> bool:
     return (await sbx.get_info()).state == state
 
 
-async def resumes(stack: Stack, sbx: AsyncSandbox, expected: int) -> list[dict[str, Any]]:
+async def resumes(api: Api, sbx: AsyncSandbox, expected: int) -> list[dict[str, Any]]:
     """The sandbox's `resumed` events, once `expected` of them are in (they are written after
     the answer) and a moment more has shown no other follows."""
 
     async def kinds() -> list[dict[str, Any]]:
-        events = await stack.api.store.events(sbx.sandbox_id, stack.api.team_id)
+        events = await api.store.events(sbx.sandbox_id, api.team_id)
         return [e.data for e in events if e.kind == "resumed"]
 
     async def enough() -> bool:
@@ -129,12 +129,12 @@ async def test_paused_at_timeout_woken_by_traffic_paused_again_then_killed(stack
     woke_in = time.monotonic() - started
     info = await sbx.get_info()
     assert info.state == SandboxState.RUNNING
-    assert await resumes(stack, sbx, 1) == [{"by": "traffic"}]
+    assert await resumes(stack.api, sbx, 1) == [{"by": "traffic"}]
     assert woke_in < 5
     # It got its lifetime again (1 s), and pauses again at its new end.
     await until(lambda: state_is(sbx, SandboxState.PAUSED))
     assert (await sbx.commands.run("echo again")).stdout == "again\n"
-    assert len(await resumes(stack, sbx, 2)) == 2
+    assert len(await resumes(stack.api, sbx, 2)) == 2
 
     await until(lambda: state_is(sbx, SandboxState.PAUSED))
     assert await sbx.kill() is True
@@ -149,7 +149,7 @@ async def test_many_requests_during_a_wake_resume_it_once(stack: Stack) -> None:
     await until(lambda: state_is(sbx, SandboxState.PAUSED))
     results = await asyncio.gather(*(sbx.commands.run(f"echo {i}") for i in range(6)))
     assert [r.stdout for r in results] == [f"{i}\n" for i in range(6)]
-    assert len(await resumes(stack, sbx, 1)) == 1
+    assert len(await resumes(stack.api, sbx, 1)) == 1
     await sbx.kill()
 
 
@@ -162,7 +162,7 @@ async def test_without_auto_resume_traffic_is_refused_and_connect_resumes(stack:
     assert await state_is(sbx, SandboxState.PAUSED)
     await sbx.connect(timeout=60)
     assert (await sbx.commands.run("echo back")).stdout == "back\n"
-    assert await resumes(stack, sbx, 1) == [{"by": "connect"}]
+    assert await resumes(stack.api, sbx, 1) == [{"by": "connect"}]
     await sbx.kill()
 
 
@@ -197,5 +197,5 @@ async def test_traffic_on_a_stale_running_route_finds_the_sandbox_paused(stack: 
     stale = Route(sandbox_id=sbx.sandbox_id, address="127.0.0.1", node_id=node.id)
     await stack.api.catalog.put(stale)  # nothing listens on 127.0.0.1:49983
     assert (await sbx.files.read("/tmp/kept.txt")) == "found"
-    assert await resumes(stack, sbx, 1) == [{"by": "traffic"}]
+    assert await resumes(stack.api, sbx, 1) == [{"by": "traffic"}]
     await sbx.kill()

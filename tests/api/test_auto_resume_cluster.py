@@ -14,7 +14,6 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -27,7 +26,7 @@ from corral.proxy.apiwake import ApiWaker
 from corral.proxy.server import ProxyServer
 from corral.proxy.settings import ProxySettings
 from tests.api.harness import Api, serve_api
-from tests.api.test_auto_resume import PAUSE_ON_TIMEOUT, state_is, until
+from tests.api.test_auto_resume import PAUSE_ON_TIMEOUT, resumes, state_is, until
 
 INTERNAL_SECRET = "internal-test-secret-0123456789"
 WAKE = "/internal/sandboxes/{}/wake"
@@ -37,20 +36,6 @@ WAKE = "/internal/sandboxes/{}/wake"
 class Cluster:
     api: Api
     proxy_url: str
-
-    async def resumes(self, sbx: AsyncSandbox, expected: int) -> list[dict[str, Any]]:
-        """The sandbox's `resumed` events once `expected` are in, and a moment more."""
-
-        async def kinds() -> list[dict[str, Any]]:
-            events = await self.api.store.events(sbx.sandbox_id, self.api.team_id)
-            return [e.data for e in events if e.kind == "resumed"]
-
-        async def enough() -> bool:
-            return len(await kinds()) >= expected
-
-        await until(enough)
-        await asyncio.sleep(0.2)
-        return await kinds()
 
     def internal(self, secret: str | None = INTERNAL_SECRET) -> httpx.AsyncClient:
         """A client of the API's internal route, as a proxy would call it."""
@@ -99,13 +84,13 @@ async def test_paused_at_timeout_woken_through_the_api(stack: Cluster) -> None:
     assert (await sbx.files.read("/tmp/kept.txt")) == "still here"
     assert time.monotonic() - started < 5
     assert await state_is(sbx, SandboxState.RUNNING)
-    assert await stack.resumes(sbx, 1) == [{"by": "traffic"}]
+    assert await resumes(stack.api, sbx, 1) == [{"by": "traffic"}]
 
     # Paused again at its new end; six requests at once wake it once, through one API call.
     await until(lambda: state_is(sbx, SandboxState.PAUSED))
     results = await asyncio.gather(*(sbx.commands.run(f"echo {i}") for i in range(6)))
     assert [r.stdout for r in results] == [f"{i}\n" for i in range(6)]
-    assert len(await stack.resumes(sbx, 2)) == 2
+    assert len(await resumes(stack.api, sbx, 2)) == 2
     await sbx.kill()
 
 
@@ -121,7 +106,7 @@ async def test_envd_traffic_without_the_token_is_refused(stack: Cluster) -> None
         forged = await client.get("/health", headers={"X-Access-Token": "not-the-token"})
         assert forged.status_code == 403
     assert await state_is(sbx, SandboxState.PAUSED)
-    assert await stack.resumes(sbx, 0) == []
+    assert await resumes(stack.api, sbx, 0) == []
     assert await sbx.is_running() is True  # the SDK sends its token: this one wakes it
     await sbx.kill()
 
