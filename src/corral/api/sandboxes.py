@@ -66,7 +66,7 @@ async def create(ctx: ApiContext, team: TeamRecord, body: NewSandbox) -> Sandbox
             " pause cannot be woken by traffic"
         )
     async with admitted(ctx, team, 1):
-        node = await _node_for(ctx, snapshot.node_id if snapshot else None)
+        node = await node_for(ctx, snapshot.node_id if snapshot else None)
         sandbox = await node.client.create(
             ids.sandbox_id(),
             template.id if template else snapshot.base_env_id,  # type: ignore[union-attr]
@@ -106,7 +106,7 @@ async def find_snapshot(ctx: ApiContext, team: TeamRecord, ref: str) -> Snapshot
     return found if found is not None and found.env_id is not None else None
 
 
-async def _node_for(ctx: ApiContext, preferred: str | None) -> Node:
+async def node_for(ctx: ApiContext, preferred: str | None) -> Node:
     """The node that has a snapshot cached, when it is still there; else placement's pick
     (every node fetches snapshots from the artifact store)."""
     node = ctx.nodes.node(preferred) if preferred else None

@@ -66,7 +66,7 @@ async def delete(ctx: ApiContext, team: TeamRecord, snapshot_id: str) -> bool:
     record = await ctx.store.get_snapshot(team.id, snapshot_id)
     if record is None or record.env_id is None:
         return False
-    node = ctx.nodes.node(record.node_id) or await ctx.placement.pick()
+    node = await sandboxes.node_for(ctx, record.node_id)
     await node.client.delete_snapshot(snapshot_id)
     return await ctx.store.delete_snapshot(team.id, snapshot_id)
 
